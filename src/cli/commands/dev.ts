@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** Placeholder until the command is written; registers nothing. */
+export function registerDevCommand(_program: Command): void {}
