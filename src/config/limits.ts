@@ -3,7 +3,7 @@
  * Exceeding a limit is a clear error (a gRPC status or a rejected, counted record),
  * never a slowdown. Units are last in names. docs/LIMITS.md explains them to operators.
  */
-export const limits = {
+const limitValues = {
   /** Largest request the local API accepts. Catalog and token calls are small; events carry JSON. */
   localMessageBytesMax: 1024 * 1024,
   /** Largest response the local API sends; a whole federation's catalog fits with room. */
@@ -32,6 +32,19 @@ export const limits = {
   filterBytesMax: 256,
   /** WatchCatalog streams open at once on one node. */
   watchersMax: 256,
-} as const;
+  /**
+   * Catalog changes queued for one WatchCatalog stream whose client reads slower than changes
+   * arrive. Each change is a whole cloud catalog; a burst touching every cloud of a large
+   * federation fits, while a client that stopped reading is ended with RESOURCE_EXHAUSTED
+   * instead of making the node buffer without bound.
+   */
+  watchQueueMessagesMax: 1024,
+  /** Health.Watch streams open at once: load balancers and supervisors, a handful per node. */
+  healthWatchersMax: 64,
+  /** How long stop() lets in-flight local calls finish before cutting them off. */
+  localShutdownGraceMs: 5_000,
+};
 
-export type Limits = typeof limits;
+/** Numbers, not literal types, so tests may pass smaller limits where a function takes them. */
+export type Limits = Readonly<Record<keyof typeof limitValues, number>>;
+export const limits: Limits = Object.freeze(limitValues);

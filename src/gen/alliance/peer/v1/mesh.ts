@@ -65,10 +65,22 @@ export interface DigestEntry {
 export interface RecordBatch {
   records: SignedRecord[];
   /**
-   * For a delta: per origin, the sender's gap-free version that this batch
-   * brings the receiver up to (everything the sender had above the digest).
+   * For a delta: what the batch is complete for, so the receiver can advance
+   * its gap-free version of each origin (see Coverage).
    */
-  completeThrough: DigestEntry[];
+  coverage: Coverage[];
+}
+
+/**
+ * "This batch holds every record the sender has of `origin` with a version in
+ * (after_version, through_version], and the sender holds that origin's state
+ * without gaps through through_version." A receiver already gap-free through
+ * after_version becomes gap-free through through_version once the batch applies.
+ */
+export interface Coverage {
+  origin: string;
+  afterVersion: bigint;
+  throughVersion: bigint;
 }
 
 /**
@@ -714,7 +726,7 @@ export const DigestEntry: MessageFns<DigestEntry> = {
 };
 
 function createBaseRecordBatch(): RecordBatch {
-  return { records: [], completeThrough: [] };
+  return { records: [], coverage: [] };
 }
 
 export const RecordBatch: MessageFns<RecordBatch> = {
@@ -722,8 +734,8 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     for (const v of message.records) {
       SignedRecord.encode(v!, writer.uint32(10).fork()).join();
     }
-    for (const v of message.completeThrough) {
-      DigestEntry.encode(v!, writer.uint32(18).fork()).join();
+    for (const v of message.coverage) {
+      Coverage.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -754,7 +766,7 @@ export const RecordBatch: MessageFns<RecordBatch> = {
               break;
             }
 
-            message.completeThrough.push(DigestEntry.decode(reader, reader.uint32()));
+            message.coverage.push(Coverage.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -774,11 +786,7 @@ export const RecordBatch: MessageFns<RecordBatch> = {
       records: globalThis.Array.isArray(object?.records)
         ? object.records.map((e: any) => SignedRecord.fromJSON(e))
         : [],
-      completeThrough: globalThis.Array.isArray(object?.completeThrough)
-        ? object.completeThrough.map((e: any) => DigestEntry.fromJSON(e))
-        : globalThis.Array.isArray(object?.complete_through)
-        ? object.complete_through.map((e: any) => DigestEntry.fromJSON(e))
-        : [],
+      coverage: globalThis.Array.isArray(object?.coverage) ? object.coverage.map((e: any) => Coverage.fromJSON(e)) : [],
     };
   },
 
@@ -787,8 +795,8 @@ export const RecordBatch: MessageFns<RecordBatch> = {
     if (message.records?.length) {
       obj.records = message.records.map((e) => SignedRecord.toJSON(e));
     }
-    if (message.completeThrough?.length) {
-      obj.completeThrough = message.completeThrough.map((e) => DigestEntry.toJSON(e));
+    if (message.coverage?.length) {
+      obj.coverage = message.coverage.map((e) => Coverage.toJSON(e));
     }
     return obj;
   },
@@ -799,7 +807,126 @@ export const RecordBatch: MessageFns<RecordBatch> = {
   fromPartial(object: DeepPartial<RecordBatch>): RecordBatch {
     const message = createBaseRecordBatch();
     message.records = object.records?.map((e) => SignedRecord.fromPartial(e)) || [];
-    message.completeThrough = object.completeThrough?.map((e) => DigestEntry.fromPartial(e)) || [];
+    message.coverage = object.coverage?.map((e) => Coverage.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCoverage(): Coverage {
+  return { origin: "", afterVersion: 0n, throughVersion: 0n };
+}
+
+export const Coverage: MessageFns<Coverage> = {
+  encode(message: Coverage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.origin !== "") {
+      writer.uint32(10).string(message.origin);
+    }
+    if (message.afterVersion !== 0n) {
+      if (BigInt.asUintN(64, message.afterVersion) !== message.afterVersion) {
+        throw new globalThis.Error("value provided for field message.afterVersion of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.afterVersion);
+    }
+    if (message.throughVersion !== 0n) {
+      if (BigInt.asUintN(64, message.throughVersion) !== message.throughVersion) {
+        throw new globalThis.Error("value provided for field message.throughVersion of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.throughVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Coverage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCoverage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.origin = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.afterVersion = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.throughVersion = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Coverage {
+    return {
+      origin: isSet(object.origin) ? globalThis.String(object.origin) : "",
+      afterVersion: isSet(object.afterVersion)
+        ? BigInt(object.afterVersion)
+        : isSet(object.after_version)
+        ? BigInt(object.after_version)
+        : 0n,
+      throughVersion: isSet(object.throughVersion)
+        ? BigInt(object.throughVersion)
+        : isSet(object.through_version)
+        ? BigInt(object.through_version)
+        : 0n,
+    };
+  },
+
+  toJSON(message: Coverage): unknown {
+    const obj: any = {};
+    if (message.origin !== "") {
+      obj.origin = message.origin;
+    }
+    if (message.afterVersion !== 0n) {
+      obj.afterVersion = message.afterVersion.toString();
+    }
+    if (message.throughVersion !== 0n) {
+      obj.throughVersion = message.throughVersion.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Coverage>): Coverage {
+    return Coverage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Coverage>): Coverage {
+    const message = createBaseCoverage();
+    message.origin = object.origin ?? "";
+    message.afterVersion = (object.afterVersion !== undefined && object.afterVersion !== null)
+      ? BigInt(object.afterVersion)
+      : 0n;
+    message.throughVersion = (object.throughVersion !== undefined && object.throughVersion !== null)
+      ? BigInt(object.throughVersion)
+      : 0n;
     return message;
   },
 };
