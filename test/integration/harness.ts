@@ -33,6 +33,33 @@ export async function allocatePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/** Whether `port` can be bound on 127.0.0.1 right now. */
+function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A base port P for `alliance dev` such that P+10i, P+10i+1 and P+10i+2 are all free for
+ * `clouds` clouds; tries random bases in a high range.
+ */
+export async function findDevBasePort(clouds: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + 10 * Math.floor(Math.random() * 3_000);
+    const ports = Array.from({ length: clouds }, (_, i) => [
+      base + 10 * i,
+      base + 10 * i + 1,
+      base + 10 * i + 2,
+    ]).flat();
+    const free = await Promise.all(ports.map(isPortFree));
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('no free range of ports for a dev federation');
+}
+
 /**
  * Resolves when `check()` holds, re-checking whenever `subscribe` signals a change;
  * rejects after `timeoutMs` with `what` in the message. Waits on events, never polls.
