@@ -64,6 +64,9 @@ import type {
 export const memberTopic = 'member';
 const protocolVersion = 1;
 const purgeIntervalMs = 60_000;
+/** How many anti-entropy intervals pass between two link rotations (see rotateLink). */
+const rotationEveryIntervals = 5;
+const rotatingReason = 'rotating links';
 
 export interface MeshOptions {
   nodeId: NodeId;
@@ -158,6 +161,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   const pushQueues = new Map<PeerSession, SignedRecord[]>();
   let pushFlushScheduled = false;
   let purgeTimer: { cancel(): void } | null = null;
+  let rotationTimer: { cancel(): void } | null = null;
   let running = false;
   let startedAtMs = 0;
 
@@ -684,12 +688,9 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
       if (target && target.session === session) target.session = null;
       // A link that lost a simultaneous-dial race is no failure: the peer is connected.
       const connectedElsewhere = session.peerId !== null && established.has(session.peerId);
-      if (
-        target &&
-        !connectedElsewhere &&
-        reason !== 'duplicate connection' &&
-        reason !== 'connected to self'
-      ) {
+      const deliberate =
+        reason === 'duplicate connection' || reason === 'connected to self' || reason === rotatingReason;
+      if (target && !connectedElsewhere && !deliberate) {
         target.failedDials++;
         target.lastError = reason;
         scheduleRedial(target);
@@ -769,6 +770,34 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   function dial(target: DialTarget): void {
     const connection = transport.dial(target.address);
     target.session = openSession(connection, target.address);
+  }
+
+  /**
+   * With a peer budget below the federation size, nodes fill their slots with the members
+   * they hear of first (their neighbours in join order), and the link graph becomes a
+   * lattice whose diameter grows with the federation. Now and then, a node at its budget
+   * that knows members it has no link to drops one random link it opened and dials a
+   * random stranger instead, so the graph drifts toward a random one, whose diameter (and
+   * so the rounds gossip needs) is logarithmic. Small federations (all linked) never rotate.
+   */
+  function rotateLink(): void {
+    if (sessions.size < options.peersMax) return;
+    const strangers = [...targets.values()].filter((t) => t.nodeId !== null && !isBusy(t));
+    const opened = [...established.values()].filter((s) => s.connection.outbound);
+    const [victim] = sample(opened, 1);
+    const [stranger] = sample(strangers, 1);
+    if (!victim || !stranger) return;
+    log.debug({ dropped: victim.peerId, dialing: stranger.nodeId }, 'rotating a peer link');
+    // Dial first: closing first would free a slot that maintainConnections refills at once.
+    dial(stranger);
+    closeSession(victim, rotatingReason);
+  }
+
+  function scheduleRotation(): void {
+    rotationTimer = clock.setTimer(options.antiEntropyIntervalMs * rotationEveryIntervals, () => {
+      rotateLink();
+      scheduleRotation();
+    });
   }
 
   function scheduleRedial(target: DialTarget): void {
@@ -971,11 +1000,13 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
         purgeTimer = clock.setTimer(purgeIntervalMs, purge);
       };
       purgeTimer = clock.setTimer(purgeIntervalMs, purge);
+      scheduleRotation();
     },
 
     async stop() {
       running = false;
       purgeTimer?.cancel();
+      rotationTimer?.cancel();
       for (const target of targets.values()) target.retryTimer?.cancel();
       for (const session of [...sessions]) closeSession(session, 'node stopping');
       await transport.close();

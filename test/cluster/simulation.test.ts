@@ -37,6 +37,33 @@ describe('a simulated federation of 50 nodes', () => {
     expect(sim.converged()).toBe(true);
   });
 
+  it('converges in a logarithmic number of rounds when each node links to only 4 peers', async () => {
+    // No eager push and a peer budget of 4: news crosses the federation hop by hop, one
+    // anti-entropy exchange per hop, so the rounds measure gossip over the link graph.
+    sim = await SimFederation.start({ nodes: 50, eagerPush: false, peersMax: 4 });
+    const joinRounds = await sim.roundsUntilConverged(60);
+    // Joining leaves a lattice (everyone linked to its join-order neighbours); let link
+    // rotation mix it for a while before measuring.
+    const mixingRounds = 60;
+    for (let round = 0; round < mixingRounds; round++) {
+      sim.clock.advance(sim.intervalMs);
+      await sim.network.idle();
+    }
+    for (const node of sim.nodes) expect(node.mesh.connectedPeers().length).toBeLessThanOrEqual(8);
+    for (const node of sim.nodes) node.catalog.publish(simCatalog(node.cloud, 1));
+    const rounds = await sim.roundsUntilConverged(30);
+    report('update-50-degree-4-anti-entropy-only', {
+      nodes: 50,
+      peersMax: 4,
+      joinRounds,
+      mixingRounds,
+      rounds,
+    });
+    expect(rounds).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(50)));
+    const expected = sim.nodes.map((n) => `https://${n.cloud}.example.test:8774/v2.1/g1`).sort();
+    for (const node of sim.nodes) expect(SimFederation.endpointUrls(node)).toEqual(expected);
+  });
+
   it('heals a partition of 10 nodes and converges on what both sides changed meanwhile', async () => {
     sim = await SimFederation.start({ nodes: 50 });
     await sim.roundsUntilConverged(20);
