@@ -142,30 +142,41 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
 
     async start() {
       // Peers first, so the catalog is published into a running mesh; the local API
-      // last, so nothing is answered from a half-built node.
-      await mesh.start();
-      catalog.start();
-      const local = await localServer.start();
-      let http: string | null = null;
-      if (config.listen.http) {
-        httpServer = createHttpServer({
-          host: config.listen.http.host,
-          port: config.listen.http.port,
-          registry,
-          isHealthy: () => started && localServer.health.isServing(),
-          log,
-        });
-        const { port } = await httpServer.start();
-        http = `${config.listen.http.host}:${port}`;
+      // last, so nothing is answered from a half-built node. A step that fails undoes
+      // the ones before it, so a failed start leaves no port open behind it.
+      const undo: (() => Promise<void> | void)[] = [];
+      try {
+        await mesh.start();
+        undo.push(() => mesh.stop());
+        catalog.start();
+        undo.push(() => catalog.stop());
+        const local = await localServer.start();
+        undo.push(() => localServer.stop());
+        let http: string | null = null;
+        if (config.listen.http) {
+          httpServer = createHttpServer({
+            host: config.listen.http.host,
+            port: config.listen.http.port,
+            registry,
+            isHealthy: () => started && localServer.health.isServing(),
+            log,
+          });
+          const { port } = await httpServer.start();
+          http = `${config.listen.http.host}:${port}`;
+        }
+        started = true;
+        const peerPort =
+          'port' in transport && typeof transport.port === 'function'
+            ? transport.port()
+            : config.listen.peer.port;
+        const addresses = { local: local.address, peer: `${config.listen.peer.host}:${peerPort}`, http };
+        log.info({ ...addresses }, 'node started');
+        return addresses;
+      } catch (err) {
+        for (const step of undo.reverse()) await step();
+        db.close();
+        throw err;
       }
-      started = true;
-      const peerPort =
-        'port' in transport && typeof transport.port === 'function'
-          ? transport.port()
-          : config.listen.peer.port;
-      const addresses = { local: local.address, peer: `${config.listen.peer.host}:${peerPort}`, http };
-      log.info({ ...addresses }, 'node started');
-      return addresses;
     },
 
     async stop() {

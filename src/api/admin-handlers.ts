@@ -4,7 +4,7 @@
  */
 import type { AdminServer } from '../gen/alliance/v1/admin.js';
 import type { Logger } from '../lib/logger.js';
-import type { MeshStatusView } from '../mesh/status-view.js';
+import type { MeshStatusView } from '../mesh/index.js';
 import { unary } from './handlers.js';
 
 export interface AdminHandlerDeps {

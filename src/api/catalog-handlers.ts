@@ -9,7 +9,7 @@
  * RESOURCE_EXHAUSTED (it reconnects for a fresh snapshot) rather than buffered without bound.
  * At most limits.watchersMax watchers are open at once.
  */
-import type { CatalogChange, CatalogView } from '../catalog/view.js';
+import type { CatalogChange, CatalogView } from '../catalog/index.js';
 import type { Limits } from '../config/limits.js';
 import {
   WatchCatalogResponse_Kind,

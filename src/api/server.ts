@@ -19,7 +19,7 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
-import type { CatalogView } from '../catalog/view.js';
+import type { CatalogView } from '../catalog/index.js';
 import { limits as defaultLimits, type Limits } from '../config/limits.js';
 import type { ListenAddress } from '../config/types.js';
 import { AdminService } from '../gen/alliance/v1/admin.js';
@@ -31,7 +31,7 @@ import { HealthService } from '../gen/grpc/health/v1/health.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { AllianceError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { MeshStatusView } from '../mesh/status-view.js';
+import type { MeshStatusView } from '../mesh/index.js';
 import { createAdminHandlers } from './admin-handlers.js';
 import { createCatalogHandlers } from './catalog-handlers.js';
 import { createHealth, type HealthHandle, type ServingStatus } from './health.js';

@@ -54,7 +54,8 @@ export function sameCatalogContent(a: CloudCatalog, b: CloudCatalog): boolean {
 
 /** The cloud part of a node id `<cloud>/<node>`. */
 export function cloudOf(nodeId: string): string {
-  return nodeId.slice(0, nodeId.indexOf('/'));
+  const slash = nodeId.indexOf('/');
+  return slash < 0 ? '' : nodeId.slice(0, slash);
 }
 
 /**

@@ -115,6 +115,10 @@ class GrpcConnection implements Connection {
     this.finish(reason);
   }
 
+  isClosed(): boolean {
+    return this.closed;
+  }
+
   onFrame(listener: (frame: Frame) => void): void {
     this.frameListeners.push(listener);
   }

@@ -149,8 +149,15 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
 
   const topics = new Map<string, TopicOptions & { listeners: Set<(record: MeshRecord) => void> }>();
   const contiguous = store.loadOriginVersions();
+  /** This node's counter when it started: unsigned claims about it are judged against it. */
+  let ownVersionAtStart = contiguous.get(selfId) ?? 0;
   /** Versions held above the contiguous one, per origin, waiting for the gap to close. */
   const early = new Map<NodeId, Set<number>>();
+  // Records held above the gap-free version survive a restart in the store: remember them.
+  for (const [origin, version] of contiguous) {
+    const above = store.versionsAbove(origin, version);
+    if (above.length > 0) early.set(origin, new Set(above));
+  }
   const members = new Map<NodeId, MemberInfo>();
   const sessions = new Set<PeerSession>();
   const established = new Map<NodeId, PeerSession>();
@@ -215,6 +222,14 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   // ---- receiving records -------------------------------------------------------------
 
   function verify(record: StoredRecord, pendingMembers: Map<NodeId, MemberInfo>): MemberInfo | null {
+    const isNewOrigin =
+      !contiguous.has(record.origin) && !members.has(record.origin) && !pendingMembers.has(record.origin);
+    if (isNewOrigin && contiguous.size >= limits.originsMax) {
+      throw new RecordRejected(
+        'too-many-origins',
+        `already tracking ${limits.originsMax} origins (limits.originsMax)`,
+      );
+    }
     if (record.topic === memberTopic) {
       let payload: MemberPayload;
       try {
@@ -280,13 +295,26 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
 
     const pendingMembers = new Map<NodeId, MemberInfo>();
     const fresh: StoredRecord[] = [];
+    const ownRecovered: StoredRecord[] = [];
     const nowMs = clock.nowMs();
     for (const record of decoded) {
       from.notePeerHas(record.origin, record.version);
       if (record.origin === selfId) {
+        const genuine =
+          record.topic === memberTopic
+            ? crypto.verifyWithCertificate(crypto.certificateDer, record.body, record.signature)
+            : crypto.verifyRecord(crypto.recordPublicKey, record.body, record.signature);
+        if (!genuine) {
+          countRejection('forged-own-origin', `record ${record.topic}/${record.key} claims this node`, from);
+          blocked.add(selfId);
+          continue;
+        }
         // Our own records come back through relays; we are their only author. A copy
-        // newer than our counter means this node lost its database: skip past it.
-        if (record.version > ownVersion()) noteOwnVersionSeen(record.version);
+        // newer than our counter means this node lost its database: take back what it
+        // no longer holds, and skip past it.
+        const held = store.get(record.origin, record.topic, record.key);
+        if (!held || held.version < record.version) ownRecovered.push(record);
+        if (record.version > ownVersion()) noteOwnVersionSeen(record.version, true);
         continue;
       }
       if (isKnown(record)) continue;
@@ -302,14 +330,20 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
       fresh.push(record);
     }
 
+    // Coverage is unsigned: it may close gaps, but never reach past a version its origin signed.
+    const signedMax = new Map<NodeId, number>();
+    for (const record of fresh)
+      signedMax.set(record.origin, Math.max(signedMax.get(record.origin) ?? 0, record.version));
     const applied: StoredRecord[] = [];
     store.transaction(() => {
+      for (const record of ownRecovered) if (store.put(record)) applied.push(record);
       for (const record of fresh) {
         const expired = record.expiresAtMs !== 0 && record.expiresAtMs <= nowMs;
-        if (!expired && store.put(record)) applied.push(record);
+        if (expired) store.deleteOlder(record.origin, record.topic, record.key, record.version);
+        else if (store.put(record)) applied.push(record);
         noteVersionHeld(record.origin, record.version);
       }
-      for (const entry of batch.coverage) applyCoverage(entry, blocked);
+      for (const entry of batch.coverage) applyCoverage(entry, blocked, signedMax);
       persistContiguous(fresh, batch.coverage);
     });
     for (const member of pendingMembers.values()) {
@@ -349,10 +383,11 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
     if (pending.size === 0) early.delete(origin);
   }
 
-  function applyCoverage(entry: Coverage, blocked: Set<NodeId>): void {
+  function applyCoverage(entry: Coverage, blocked: Set<NodeId>, signedMax: Map<NodeId, number>): void {
     if (entry.origin === selfId || blocked.has(entry.origin)) return;
     const after = Number(entry.afterVersion);
-    const through = Number(entry.throughVersion);
+    const provable = Math.max(signedMax.get(entry.origin) ?? 0, store.maxVersion(entry.origin));
+    const through = Math.min(Number(entry.throughVersion), provable);
     const current = contiguous.get(entry.origin) ?? 0;
     if (current >= after && through > current) {
       contiguous.set(entry.origin, through);
@@ -369,10 +404,10 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
     }
   }
 
-  function noteOwnVersionSeen(version: number): void {
-    // A peer's claim is trusted only within a sane distance, so no peer can push this
-    // node's counter to the end of its range.
-    if (version - ownVersion() > ownVersionJumpMax) {
+  function noteOwnVersionSeen(version: number, signed = false): void {
+    // An unsigned claim (a digest) is trusted only within a sane distance of the counter
+    // this node started with, so no peer can push it to the end of its range, even by repeating.
+    if (!signed && version - ownVersionAtStart > ownVersionJumpMax) {
       log.error(
         { seen: version, held: ownVersion() },
         'peer claims an implausible version of this node; ignored',
@@ -383,12 +418,21 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
       { seen: version, held: ownVersion() },
       'peers hold newer records of this node: database was reset',
     );
-    const mine = [...topics.keys(), memberTopic].flatMap((topic) =>
-      store.listTopic(topic, clock.nowMs()).filter((r) => r.origin === selfId),
-    );
     store.setOriginVersion(selfId, version);
     contiguous.set(selfId, version);
-    // Re-sign what we still hold above the versions peers have, so they take it.
+    resignOwnRecords();
+  }
+
+  /**
+   * Re-signs, under new versions, everything this node still holds of its own, tombstones
+   * included: after a database reset (so peers, who hold higher versions, take it) and
+   * after a record-key change (so what peers relay verifies with the key they know now).
+   */
+  function resignOwnRecords(): void {
+    const nowMs = clock.nowMs();
+    const mine = store
+      .recordsAbove(selfId, 0, Number.MAX_SAFE_INTEGER)
+      .filter((r) => r.expiresAtMs === 0 || r.expiresAtMs > nowMs);
     for (const record of mine)
       writeOwn(record.topic, record.key, record.payload, record.deleted, record.expiresAtMs);
   }
@@ -551,6 +595,8 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   function sendFrame(session: PeerSession, frame: Frame): void {
     if (session.state === 'closed') return;
     if (!session.connection.send(frame)) {
+      // A link already closed reports its own reason through onClose.
+      if (session.connection.isClosed()) return;
       closeSession(session, 'peer is not keeping up (send queue full)');
     }
   }
@@ -634,6 +680,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
     session.peerId = claimed;
     session.advertisedAddress = hello.advertiseAddress;
     const existing = established.get(claimed);
+    let replacing = false;
     if (existing) {
       // Both sides dialed at once. Keep the link that the lower node id opened, so both
       // sides pick the same one without talking about it.
@@ -644,6 +691,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
       if (loser.dialAddress) attachTarget(loser.dialAddress, claimed, null);
       closeSession(loser, 'duplicate connection');
       if (loser === session) return;
+      replacing = true;
     }
     session.state = 'established';
     session.connectedSinceMs = clock.nowMs();
@@ -656,7 +704,8 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
     }
     touchContact(claimed, '');
     log.info({ peer: claimed, outbound: session.connection.outbound }, 'peer connected');
-    emit({ kind: 'peer-connected', peerId: claimed });
+    // Swapping one link for its twin is no new connection.
+    if (!replacing) emit({ kind: 'peer-connected', peerId: claimed });
     if (hello.digest) answerDigest(session, hello.digest);
     scheduleAntiEntropy(session);
   }
@@ -678,7 +727,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
       established.delete(session.peerId);
     }
     if (session.peerId) touchContact(session.peerId, reason === 'duplicate connection' ? '' : reason);
-    if (wasEstablished && session.peerId) {
+    if (wasEstablished && session.peerId && reason !== 'duplicate connection') {
       log.info({ peer: session.peerId, reason }, 'peer disconnected');
       emit({ kind: 'peer-disconnected', peerId: session.peerId, reason });
     }
@@ -769,7 +818,9 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
 
   function dial(target: DialTarget): void {
     const connection = transport.dial(target.address);
-    target.session = openSession(connection, target.address);
+    const session = openSession(connection, target.address);
+    // openSession may close the session at once (a dial that failed on the spot).
+    if (session.state !== 'closed') target.session = session;
   }
 
   /**
@@ -978,7 +1029,21 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
       running = true;
       startedAtMs = clock.nowMs();
       loadMembers();
+      if (ownVersion() === 0) {
+        // A fresh database. Starting the counter from the clock rather than from 1 puts
+        // this incarnation above any version an earlier one (whose data was lost) issued,
+        // so peers take its records without having to notice the reset.
+        const base = startedAtMs * freshVersionsPerMs;
+        store.setOriginVersion(selfId, base);
+        contiguous.set(selfId, base);
+        ownVersionAtStart = base;
+      }
+      const previousRecordKey = members.get(selfId)?.recordPublicKey;
       publishMember();
+      if (previousRecordKey && !Buffer.from(previousRecordKey).equals(Buffer.from(crypto.recordPublicKey))) {
+        log.warn("the record key changed since the last run: re-signing this node's records");
+        resignOwnRecords();
+      }
       const address = await transport.listen((connection) => {
         // Headroom above peersMax for links still handshaking or about to lose a
         // simultaneous-dial race; beyond it a flood of dials is refused outright.
@@ -1043,6 +1108,13 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   };
   return mesh;
 }
+
+/**
+ * A fresh database starts its counter at (now in ms) x this. A node issuing fewer than
+ * 1,000 records per millisecond on average never catches up with a later incarnation's
+ * start, and the counter stays below 2^53 until about the year 2255.
+ */
+const freshVersionsPerMs = 1_000;
 
 /** How far ahead of its own counter a peer may say this node's records are (database reset). */
 const ownVersionJumpMax = 2 ** 40;

@@ -102,6 +102,12 @@ export class RecordStore {
         `DELETE FROM mesh_records WHERE (expires_at_ms != 0 AND expires_at_ms <= ?)
            OR (deleted = 1 AND created_at_ms <= ?)`,
       ),
+      deleteOlder: db.prepare(
+        'DELETE FROM mesh_records WHERE origin = ? AND topic = ? AND key = ? AND version < ?',
+      ),
+      maxVersion: db.prepare<[string], { version: number | null }>(
+        'SELECT MAX(version) AS version FROM mesh_records WHERE origin = ?',
+      ),
       versionsAbove: db.prepare<[string, number], { version: number }>(
         'SELECT version FROM mesh_records WHERE origin = ? AND version > ? ORDER BY version',
       ),
@@ -123,6 +129,15 @@ export class RecordStore {
       signature: Buffer.from(record.signature),
     });
     return result.changes > 0;
+  }
+
+  /** Drops what is held for (origin, topic, key) below `version`: a newer version replaced it. */
+  deleteOlder(origin: NodeId, topic: string, key: string, version: number): void {
+    this.statements.deleteOlder.run(origin, topic, key, version);
+  }
+
+  maxVersion(origin: NodeId): number {
+    return this.statements.maxVersion.get(origin)?.version ?? 0;
   }
 
   listTopic(topic: string, nowMs: number): StoredRecord[] {

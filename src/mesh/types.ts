@@ -69,6 +69,8 @@ export interface Connection {
   /** Queues a frame; false when the link is closed or its queue is full. */
   send(frame: Frame): boolean;
   close(reason: string): void;
+  /** True once either side closed the link or it failed (its onClose may still be pending). */
+  isClosed(): boolean;
   onFrame(listener: (frame: Frame) => void): void;
   /** Called once, when either side closes or the link fails. */
   onClose(listener: (reason: string) => void): void;
@@ -109,4 +111,5 @@ export type RejectionReason =
   | 'bad-signature'
   | 'bad-certificate'
   | 'invalid-payload'
-  | 'forged-own-origin';
+  | 'forged-own-origin'
+  | 'too-many-origins';

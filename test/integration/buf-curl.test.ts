@@ -2,12 +2,10 @@
  * An operator's view: `buf curl` (our grpcurl) against a running node's local API, with
  * no proto files, through server reflection. Exit codes are the gRPC code times 8.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bufCurl } from '../support/buf-curl.js';
 import { TestFederation, onFederationChange, waitFor } from './harness.js';
 
-const buf = fileURLToPath(new URL('../../node_modules/.bin/buf', import.meta.url));
 let federation: TestFederation;
 
 beforeAll(async () => {
@@ -24,34 +22,10 @@ afterAll(async () => {
   await federation.stop();
 });
 
-function bufCurl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      buf,
-      [
-        'curl',
-        '--protocol',
-        'grpc',
-        '--http2-prior-knowledge',
-        '--connect-timeout',
-        '5',
-        '--timeout',
-        '10s',
-        ...args,
-      ],
-      { timeout: 30_000 },
-      (err, stdout, stderr) => {
-        const code = err && typeof err.code === 'number' ? err.code : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
 describe('buf curl against a running node', () => {
   it('lists every service through reflection', async () => {
-    const result = await bufCurl('--list-services', `http://${federation.localAddress(0)}`);
-    expect(result.code).toBe(0);
+    const result = await bufCurl(['--list-services', `http://${federation.localAddress(0)}`]);
+    expect(result.exitCode).toBe(0);
     expect(result.stdout.trim().split('\n').sort()).toEqual([
       'alliance.v1.Admin',
       'alliance.v1.Catalog',
@@ -65,12 +39,12 @@ describe('buf curl against a running node', () => {
   });
 
   it('calls Catalog.ListClouds and Admin.GetStatus with JSON in and out', async () => {
-    const clouds = await bufCurl(
+    const clouds = await bufCurl([
       '-d',
       '{}',
       `http://${federation.localAddress(1)}/alliance.v1.Catalog/ListClouds`,
-    );
-    expect(clouds.code).toBe(0);
+    ]);
+    expect(clouds.exitCode).toBe(0);
     const parsed = JSON.parse(clouds.stdout) as {
       clouds: { id: string; nodes: string[]; endpointCount: number }[];
     };
@@ -79,12 +53,12 @@ describe('buf curl against a running node', () => {
       ['cloud-b', ['cloud-b/n1'], 5],
     ]);
 
-    const status = await bufCurl(
+    const status = await bufCurl([
       '-d',
       '{}',
       `http://${federation.localAddress(0)}/alliance.v1.Admin/GetStatus`,
-    );
-    expect(status.code).toBe(0);
+    ]);
+    expect(status.exitCode).toBe(0);
     const parsedStatus = JSON.parse(status.stdout) as {
       nodeId: string;
       peers: { nodeId: string; state: string }[];
@@ -94,20 +68,20 @@ describe('buf curl against a running node', () => {
   });
 
   it('answers health checks, and UNIMPLEMENTED for capabilities not built yet', async () => {
-    const health = await bufCurl(
+    const health = await bufCurl([
       '-d',
       '{}',
       `http://${federation.localAddress(0)}/grpc.health.v1.Health/Check`,
-    );
-    expect(health.code).toBe(0);
+    ]);
+    expect(health.exitCode).toBe(0);
     expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING' });
 
-    const publish = await bufCurl(
+    const publish = await bufCurl([
       '-d',
       '{"type":"x"}',
       `http://${federation.localAddress(0)}/alliance.v1.Events/Publish`,
-    );
-    expect(publish.code).toBe(12 * 8);
+    ]);
+    expect(publish.exitCode).toBe(12 * 8);
     expect(publish.stderr).toContain('alliance.v1.Events/Publish is not implemented yet on this node');
   });
 });

@@ -19,7 +19,11 @@ export function registerServeCommand(program: Command): void {
         const message = err instanceof ConfigError ? err.message : `cannot start: ${errorMessage(err)}`;
         command.error(`alliance: ${message}`, { exitCode: 2 });
       }
-      await node.start();
+      try {
+        await node.start();
+      } catch (err) {
+        command.error(`alliance: cannot start: ${errorMessage(err)}`, { exitCode: 1 });
+      }
       await untilStopSignal();
       await node.stop();
     });

@@ -2,8 +2,6 @@
  * Starts a real local server on 127.0.0.1:0 over the fakes, and turns grpc-js callbacks and
  * streams into promises, so tests read as sequences of awaited calls.
  */
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { credentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import {
@@ -99,25 +97,4 @@ export function reader<T>(stream: ClientReadableStream<T>): {
   };
 }
 
-/**
- * Runs `buf curl` over plaintext gRPC with the flags docs/API.md gives (note --timeout takes a
- * duration) and resolves with its exit code (gRPC code × 8 on a failed call); never hangs past 20 s.
- */
-export function bufCurl(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const buf = join(process.cwd(), 'node_modules/.bin/buf');
-  const flags = [
-    '--protocol',
-    'grpc',
-    '--http2-prior-knowledge',
-    '--connect-timeout',
-    '5',
-    '--timeout',
-    '10s',
-  ];
-  return new Promise((resolve) => {
-    execFile(buf, ['curl', ...flags, ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
-      const exitCode = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ exitCode, stdout, stderr });
-    });
-  });
-}
+export { bufCurl } from '../../support/buf-curl.js';

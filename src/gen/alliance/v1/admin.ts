@@ -72,7 +72,7 @@ export enum PeerInfo_State {
   STATE_CONNECTED = 2,
   /** STATE_BACKOFF - Not connected; the next dial waits for the backoff to run out. */
   STATE_BACKOFF = 3,
-  /** STATE_IDLE - Known from its member record but not dialed (fan-out limit reached). */
+  /** STATE_IDLE - Known from its member record but not dialed (peersMax reached). */
   STATE_IDLE = 4,
   UNRECOGNIZED = -1,
 }
