@@ -3,17 +3,27 @@
  * store, loads the node's certificate and keys, builds the mesh and every capability on
  * it, and the local API over them. Start is in dependency order; stop is the reverse.
  */
+import { createPrivateKey } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createHttpServer, createLocalServer } from './api/index.js';
+import { createIdentityAdminHandlers } from './api/identity-admin-handlers.js';
+import { createTokensHandlers } from './api/tokens-handlers.js';
 import type { HttpServer, LocalServer } from './api/index.js';
 import { createCatalog } from './catalog/index.js';
 import type { Catalog } from './catalog/index.js';
 import type { NodeConfig } from './config/types.js';
 import { systemClock } from './lib/clock.js';
 import type { Clock } from './lib/clock.js';
-import { AllianceError } from './lib/errors.js';
+import { AllianceError, errorMessage } from './lib/errors.js';
+import { createStaticIdentity } from './identity/index.js';
+import type { IdentitySource, RevocationInput, StaticIdentity } from './identity/index.js';
+import { createKeystoneIdentity } from './identity/keystone/index.js';
+import { createRevocations, revocationToProto } from './revocation/index.js';
+import type { RevocationPattern, Revocations } from './revocation/index.js';
+import { createTokens } from './tokens/index.js';
+import type { Tokens } from './tokens/index.js';
 import { createLogger } from './lib/logger.js';
 import type { Logger } from './lib/logger.js';
 import { softwareVersion } from './lib/version.js';
@@ -28,6 +38,7 @@ import {
   peerIdentityFromCall,
   peerServerCredentials,
   peerTlsChannelOptions,
+  verifyNodeCertificate,
 } from './pki/index.js';
 import { openDatabase } from './store/database.js';
 import type { SqliteDatabase } from './store/database.js';
@@ -52,6 +63,9 @@ export interface AllianceNode {
   readonly config: NodeConfig;
   readonly mesh: Mesh;
   readonly catalog: Catalog;
+  readonly identity: IdentitySource;
+  readonly revocations: Revocations;
+  readonly tokens: Tokens;
   readonly log: Logger;
   start(): Promise<NodeAddresses>;
   stop(): Promise<void>;
@@ -59,6 +73,9 @@ export interface AllianceNode {
 
 export const databaseFileName = 'alliance.db';
 export const recordKeyFileName = 'record-key.pem';
+export const jwsKeyFileName = 'jws-key.pem';
+/** How often a Keystone-backed node re-reads its catalog when config gives no interval. */
+const defaultRefreshMs = 60_000;
 
 export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNode {
   const clock = deps.clock ?? systemClock;
@@ -66,11 +83,11 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
 
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const tls = loadNodeTls(config.tls);
-  const identity = tls.identity;
-  if (identity.nodeId !== config.nodeId || identity.federation !== config.federation) {
+  const certified = tls.identity;
+  if (certified.nodeId !== config.nodeId || certified.federation !== config.federation) {
     throw new AllianceError(
       'FAILED_PRECONDITION',
-      `the certificate ${config.tls.certFile} is for ${identity.federation}/${identity.nodeId}, ` +
+      `the certificate ${config.tls.certFile} is for ${certified.federation}/${certified.nodeId}, ` +
         `but the configuration says ${config.federation}/${config.nodeId}`,
     );
   }
@@ -85,7 +102,8 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
       host: config.listen.peer.host,
       port: config.listen.peer.port,
       serverCredentials: peerServerCredentials(tls),
-      channelCredentials: (onServerIdentity) => peerChannelCredentials(tls, { onServerIdentity }),
+      channelCredentials: (onServerIdentity, expectedNodeId) =>
+        peerChannelCredentials(tls, { onServerIdentity, expectedNodeId }),
       identityOfCall: (call) => peerIdentityFromCall(call).nodeId,
       channelOptions: peerTlsChannelOptions,
       log,
@@ -123,12 +141,92 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     { cloud: config.cloud, nodeId: config.nodeId, catalog: config.catalog },
   );
 
+  const revocations = createRevocations(
+    { mesh, db, clock, log },
+    { cloud: config.cloud, nodeId: config.nodeId, retentionMs: config.tokens.revocationRetentionMs },
+  );
+  let staticIdentity: StaticIdentity | null = null;
+  const identity: IdentitySource =
+    config.identity.kind === 'static'
+      ? (staticIdentity = createStaticIdentity(
+          { db, clock, log, jwsKeyPath: join(config.dataDir, jwsKeyFileName) },
+          { cloud: config.cloud, config: config.identity },
+        ))
+      : createKeystoneIdentity({ clock, log }, { cloud: config.cloud, config: config.identity });
+  const refreshMs = config.identity.kind === 'keystone' ? config.identity.refreshMs : defaultRefreshMs;
+  const tokens = createTokens(
+    {
+      mesh,
+      identity,
+      revocations,
+      signer: {
+        federation: config.federation,
+        cloud: config.cloud,
+        nodeId: config.nodeId,
+        certificateDer: tls.cert.raw,
+        privateKey: createPrivateKey(tls.keyPem),
+      },
+      verifyIssuer: (der, nowMs) => verifyNodeCertificate(der, tls.ca, nowMs),
+      clock,
+      log,
+    },
+    {
+      cloud: config.cloud,
+      nodeId: config.nodeId,
+      federation: config.federation,
+      mapping: config.mapping,
+      tokens: config.tokens,
+      keyRefreshMs: refreshMs,
+    },
+  );
+  // What the identity source learns (a Keystone revocation event, a disabled user) becomes a
+  // federated revocation of this cloud.
+  /** What each reported input became, so IdentityAdmin can answer with it (never published twice). */
+  const publishedRevocations = new WeakMap<RevocationInput, RevocationPattern>();
+  const stopForwardingRevocations = identity.onRevocation((input) => {
+    try {
+      publishedRevocations.set(input, revocations.revoke(input, { localOnly: false }));
+    } catch (err) {
+      log.error(
+        { reason: errorMessage(err), source: input.source },
+        'could not publish a revocation from the identity source',
+      );
+    }
+  });
+
+  /** A Keystone-backed cloud publishes the catalog Keystone has, re-read now and then. */
+  let catalogTimer: { cancel(): void } | null = null;
+  async function refreshCatalog(): Promise<void> {
+    try {
+      const fromSource = await identity.catalog();
+      if (fromSource) catalog.publish(fromSource);
+    } catch (err) {
+      log.warn({ reason: errorMessage(err) }, 'could not read the catalog from the identity source');
+    }
+  }
+  function scheduleCatalogRefresh(): void {
+    catalogTimer = clock.setTimer(refreshMs, () => void refreshCatalog().finally(scheduleCatalogRefresh));
+  }
+
   const localServer: LocalServer = createLocalServer({
     address: config.listen.local,
     log,
     registry,
     clock,
-    services: { catalog, meshStatus: mesh, softwareVersion },
+    services: {
+      catalog,
+      meshStatus: mesh,
+      softwareVersion,
+      tokens: createTokensHandlers({ tokens, log }),
+      identityAdmin: createIdentityAdminHandlers({
+        identity: staticIdentity,
+        log,
+        revocationOf: (input) => {
+          const pattern = publishedRevocations.get(input);
+          return pattern && revocationToProto(pattern);
+        },
+      }),
+    },
   });
 
   let httpServer: HttpServer | null = null;
@@ -138,6 +236,9 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     config,
     mesh,
     catalog,
+    identity,
+    revocations,
+    tokens,
     log,
 
     async start() {
@@ -150,6 +251,15 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
         undo.push(() => mesh.stop());
         catalog.start();
         undo.push(() => catalog.stop());
+        revocations.start();
+        undo.push(() => revocations.stop());
+        await identity.start();
+        undo.push(() => identity.stop());
+        await refreshCatalog();
+        scheduleCatalogRefresh();
+        undo.push(() => catalogTimer?.cancel());
+        await tokens.start();
+        undo.push(() => tokens.stop());
         const local = await localServer.start();
         undo.push(() => localServer.stop());
         let http: string | null = null;
@@ -183,6 +293,11 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
       started = false;
       await httpServer?.stop();
       await localServer.stop();
+      tokens.stop();
+      catalogTimer?.cancel();
+      stopForwardingRevocations();
+      await identity.stop();
+      revocations.stop();
       catalog.stop();
       await mesh.stop();
       db.close();

@@ -26,6 +26,7 @@ import { AdminService } from '../gen/alliance/v1/admin.js';
 import { CatalogService } from '../gen/alliance/v1/catalog.js';
 import { EventsService, type EventsServer } from '../gen/alliance/v1/events.js';
 import { ProvisioningService, type ProvisioningServer } from '../gen/alliance/v1/provisioning.js';
+import { IdentityAdminService, type IdentityAdminServer } from '../gen/alliance/v1/identity.js';
 import { TokensService, type TokensServer } from '../gen/alliance/v1/tokens.js';
 import { HealthService } from '../gen/grpc/health/v1/health.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -58,6 +59,7 @@ export interface LocalServices {
   softwareVersion: string;
   /** Absent services answer UNIMPLEMENTED on every method. */
   tokens?: TokensServer;
+  identityAdmin?: IdentityAdminServer;
   events?: EventsServer;
   provisioning?: ProvisioningServer;
 }
@@ -122,6 +124,7 @@ export function createLocalServer(options: LocalServerOptions): LocalServer {
       isImplemented: true,
     },
     optional('alliance.v1.Tokens', TokensService, services.tokens),
+    optional('alliance.v1.IdentityAdmin', IdentityAdminService, services.identityAdmin),
     optional('alliance.v1.Events', EventsService, services.events),
     optional('alliance.v1.Provisioning', ProvisioningService, services.provisioning),
   ];

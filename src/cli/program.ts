@@ -16,9 +16,11 @@ import { toOneLine } from './output.js';
 import { registerCatalogCommand } from './commands/catalog.js';
 import { registerCertsCommand } from './commands/certs.js';
 import { registerDevCommand } from './commands/dev.js';
+import { registerIdentityCommand } from './commands/identity.js';
 import { registerPeersCommand } from './commands/peers.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerTokenCommand } from './commands/token.js';
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -101,6 +103,8 @@ export function createProgram(io: CliIo): Command {
   registerStatusCommand(program, context);
   registerPeersCommand(program, context);
   registerCatalogCommand(program, context);
+  registerTokenCommand(program, context, io);
+  registerIdentityCommand(program, context);
   registerServeCommand(program);
   registerDevCommand(program);
   registerCertsCommand(program);

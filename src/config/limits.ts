@@ -28,6 +28,12 @@ const limitValues = {
   helloTimeoutMs: 10_000,
   /** Tombstones are kept this long so nodes that were down see the deletion. */
   tombstoneRetentionMs: 7 * 24 * 3600 * 1000,
+  /** A token: Keystone's JWS tokens are ~400 bytes, Fernet ~200, PKIZ can reach a few KiB. */
+  tokenBytesMax: 8 * 1024,
+  /** Validated tokens remembered in memory (positive and negative answers); oldest dropped first. */
+  validationCacheEntriesMax: 100_000,
+  /** Issuer certificates of federation tokens remembered once verified. */
+  issuerCertificatesMax: 10_000,
   /** Filter strings in catalog requests. */
   filterBytesMax: 256,
   /** WatchCatalog streams open at once on one node. */
@@ -43,6 +49,31 @@ const limitValues = {
   healthWatchersMax: 64,
   /** How long stop() lets in-flight local calls finish before cutting them off. */
   localShutdownGraceMs: 5_000,
+  /**
+   * Each id a revocation names (token fingerprint, audit id, user, project, domain). Keystone's ids
+   * are at most 64 characters (its String(64) columns), audit ids 22, fingerprints 64 hex: ample
+   * room, while a pattern stays a few hundred bytes however it was made.
+   */
+  revocationFieldBytesMax: 255,
+  /** A revocation's free-text reason: a sentence for operators, not a document. */
+  revocationReasonBytesMax: 1024,
+  /**
+   * How far in the future a new revocation's issued_before may lie. A pattern covers every token
+   * issued up to that instant, so a far-future one would also deny tokens not issued yet; beyond
+   * ordinary clock skew between Keystone and this node (5 minutes, as Kerberos allows) it is a
+   * mistake and is refused.
+   */
+  revocationClockSkewMs: 5 * 60 * 1000,
+  /**
+   * Revocation patterns held for one cloud (its federated ones, plus this node's local denials
+   * under its own cloud). Keystone emits one event per logout, user change or project deletion and
+   * keeps each for a token lifetime plus 30 minutes, so even a busy cloud (several logouts a
+   * second) stays in the tens of thousands. The bound is per cloud so that one cloud flooding the
+   * federation uses up only its own allowance; at a few hundred bytes a pattern, it caps one
+   * cloud's share of memory near 100 MB. A revocation beyond it is refused (RESOURCE_EXHAUSTED
+   * locally, a rejected and counted record from a peer), never silently dropped.
+   */
+  revocationsPerCloudMax: 250_000,
 };
 
 /** Numbers, not literal types, so tests may pass smaller limits where a function takes them. */

@@ -1,12 +1,15 @@
 /**
  * Loading configuration: YAML text → raw config (schema.ts, documented in
  * docs/CONFIGURATION.md) → NodeConfig (types.ts), in which addresses are parsed, relative
- * paths are resolved against the config file's directory and every default is filled.
+ * paths are resolved against the config file's directory and every default is filled. Ids
+ * the file leaves out are derived (derive-static-id.ts), and a Keystone service password kept
+ * in its own file (identity.serviceUser.passwordFile) is read here, at load time.
  *
  * Every failure is one ConfigError listing every problem found, each under the dotted key
  * it is about, so an operator can fix a file in one pass. This folder is the only reader of
  * files and process.env in Alliance; configuration needs no environment variables.
  */
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import YAML from 'yaml';
@@ -15,9 +18,10 @@ import { z } from 'zod';
 import { formatHostPort, parseHostPort, parseListenAddress, unixSocketPathBytesMax } from './address.js';
 import { ConfigError } from './config-error.js';
 import type { ConfigProblem } from './config-error.js';
-import { configBounds, describeValue, rawConfigSchema } from './schema.js';
+import { deriveStaticId } from './derive-static-id.js';
+import { configBounds, defaultNotificationsQueue, describeValue, rawConfigSchema } from './schema.js';
 import type { RawConfig, RawConfigInput } from './schema.js';
-import type { ListenAddress, NodeConfig } from './types.js';
+import type { IdentityConfig, ListenAddress, MappingRule, NodeConfig } from './types.js';
 
 export { ConfigError } from './config-error.js';
 export type { ConfigProblem } from './config-error.js';
@@ -72,7 +76,9 @@ export function parseConfig(text: string, options: { baseDir: string; source?: s
  */
 export function compileConfig(raw: unknown, baseDir: string, options: { source?: string } = {}): NodeConfig {
   const result = rawConfigSchema.safeParse(raw, { error: describeIssue });
-  if (!result.success) throw new ConfigError(toProblems(result.error.issues), { source: options.source });
+  if (!result.success) {
+    throw new ConfigError(toProblems(result.error.issues, raw), { source: options.source });
+  }
   const problems: ConfigProblem[] = [];
   const config = toNodeConfig(result.data, resolve(baseDir), problems);
   if (problems.length > 0) throw new ConfigError(problems, { source: options.source });
@@ -198,8 +204,118 @@ function toNodeConfig(raw: RawConfig, baseDir: string, problems: ConfigProblem[]
       peersMax: raw.mesh.peersMax,
       eagerFanoutMax: raw.mesh.eagerFanoutMax,
     },
+    identity: toIdentityConfig(raw, baseDir, problems),
+    mapping: raw.mapping.map((rule): MappingRule => ({
+      name: rule.name,
+      match: {
+        clouds: [...rule.match.clouds],
+        domains: [...rule.match.domains],
+        projects: [...rule.match.projects],
+        roles: [...rule.match.roles],
+      },
+      grant: { project: rule.grant.project, roles: [...rule.grant.roles] },
+    })),
+    tokens: {
+      federationTokenTtlMaxMs: raw.tokens.federationTokenTtlMaxMs,
+      negativeCacheMs: raw.tokens.negativeCacheMs,
+      originTimeoutMs: raw.tokens.originTimeoutMs,
+      revocationRetentionMs: raw.tokens.revocationRetentionMs,
+    },
     log: { level: raw.log.level },
   };
+}
+
+function toIdentityConfig(raw: RawConfig, baseDir: string, problems: ConfigProblem[]): IdentityConfig {
+  const identity = raw.identity;
+  if (identity.kind === 'static') {
+    return {
+      kind: 'static',
+      domains: identity.domains.map((domain) => ({ id: domain.id, name: domain.name })),
+      projects: identity.projects.map((project) => ({
+        id: project.id ?? deriveStaticId(raw.cloud, 'project', project.domain, project.name),
+        name: project.name,
+        domainId: project.domain,
+        enabled: project.enabled,
+      })),
+      users: identity.users.map((user) => ({
+        id: user.id ?? deriveStaticId(raw.cloud, 'user', user.domain, user.name),
+        name: user.name,
+        domainId: user.domain,
+        password: user.password,
+        enabled: user.enabled,
+        roles: user.roles.map((assignment) => ({ project: assignment.project, role: assignment.role })),
+      })),
+      tokenTtlMs: identity.tokenTtlMs,
+    };
+  }
+  const serviceUser = identity.serviceUser;
+  let password = serviceUser.password;
+  if (password === undefined) {
+    assert(serviceUser.passwordFile !== undefined, 'the schema requires password or passwordFile');
+    const path = resolve(baseDir, serviceUser.passwordFile);
+    password = readPasswordFile(path, 'identity.serviceUser.passwordFile', problems);
+  }
+  const notifications = identity.notifications;
+  return {
+    kind: 'keystone',
+    url: keystoneBaseUrl(identity.url),
+    serviceUser: {
+      name: serviceUser.name,
+      password,
+      domainId: serviceUser.domain,
+      projectName: serviceUser.project,
+      projectDomainId: serviceUser.projectDomain,
+    },
+    jwsPublicKeyDir: identity.jwsPublicKeyDir === null ? null : resolve(baseDir, identity.jwsPublicKeyDir),
+    revocationPollMs: identity.revocationPollMs,
+    refreshMs: identity.refreshMs,
+    requestTimeoutMs: identity.requestTimeoutMs,
+    notifications:
+      notifications === null
+        ? null
+        : {
+            url: notifications.url,
+            exchange: notifications.exchange,
+            queue: notifications.queue ?? defaultNotificationsQueue(raw.cloud, raw.node),
+          },
+  };
+}
+
+/**
+ * Keystone's base URL as configured, without a trailing `/v3` (clients append it) or `/`:
+ * `http://keystone:5000/v3/` → `http://keystone:5000`,
+ * `https://cloud/identity/v3` → `https://cloud/identity`.
+ */
+export function keystoneBaseUrl(url: string): string {
+  // Only the path is trimmed: a host called v3 stays.
+  const authorityEnd = url.indexOf('/', url.indexOf('//') + 2);
+  if (authorityEnd < 0) return url;
+  const path = url.slice(authorityEnd).replace(/\/+$/, '').replace(/\/v3$/i, '').replace(/\/+$/, '');
+  return url.slice(0, authorityEnd) + path;
+}
+
+/**
+ * A password kept in its own file (so the config file can be readable by more people than the
+ * password): the whole file, surrounding whitespace and the final newline trimmed. Neither
+ * the password nor any of the file's text appears in a problem.
+ */
+function readPasswordFile(path: string, key: string, problems: ConfigProblem[]): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    problems.push({ key, message: describeReadError(path, err) });
+    return '';
+  }
+  const password = text.trim();
+  if (password === '') problems.push({ key, message: `${path} is empty` });
+  else if (password.length > configBounds.passwordLengthMax) {
+    problems.push({
+      key,
+      message: `${path} holds more than ${configBounds.passwordLengthMax} characters; it should hold only the password`,
+    });
+  }
+  return password;
 }
 
 function resolveListenAddress(address: ListenAddress, baseDir: string): ListenAddress {
@@ -228,11 +344,11 @@ const describeIssue: z.core.$ZodErrorMap = (issue) => {
   }
 };
 
-function toProblems(issues: readonly z.core.$ZodIssue[]): ConfigProblem[] {
+function toProblems(issues: readonly z.core.$ZodIssue[], raw: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
-      const known = knownKeysAt(issue.path);
+      const known = knownKeysAt(issue.path, raw);
       for (const key of issue.keys) {
         problems.push({ key: formatKey([...issue.path, key]), message: describeUnknownKey(key, known) });
       }
@@ -288,19 +404,42 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
-/** The keys the schema allows in the object at `path`, for "did you mean" suggestions. */
-function knownKeysAt(path: readonly PropertyKey[]): string[] {
+/**
+ * The keys the schema allows in the object at `path`, for "did you mean" suggestions. `raw` is
+ * the input, walked alongside: it picks the variant of a discriminated union (identity.kind).
+ */
+function knownKeysAt(path: readonly PropertyKey[], raw: unknown): string[] {
   let schema: z.core.$ZodType | undefined = unwrapSchema(rawConfigSchema);
+  let value = raw;
   for (const segment of path) {
+    schema = pickVariant(schema, value);
     if (schema instanceof z.ZodObject && typeof segment === 'string') {
       schema = (schema.shape as Record<string, z.core.$ZodType | undefined>)[segment];
+      value = isRecordValue(value) ? value[segment] : undefined;
     } else if (schema instanceof z.ZodArray && typeof segment === 'number') {
       schema = schema.element;
+      value = Array.isArray(value) ? (value as unknown[])[segment] : undefined;
     } else return [];
     if (schema === undefined) return [];
     schema = unwrapSchema(schema);
   }
+  schema = pickVariant(schema, value);
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+/** The option of a discriminated union that `value`'s discriminator selects; other schemas unchanged. */
+function pickVariant(schema: z.core.$ZodType, value: unknown): z.core.$ZodType {
+  if (!(schema instanceof z.ZodDiscriminatedUnion) || !isRecordValue(value)) return schema;
+  const discriminator = schema.def.discriminator;
+  const tag = value[discriminator];
+  return (
+    schema.options.find((option) => option._zod.propValues?.[discriminator]?.has(tag as never) === true) ??
+    schema
+  );
+}
+
+function isRecordValue(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function unwrapSchema(schema: z.core.$ZodType): z.core.$ZodType {

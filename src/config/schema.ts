@@ -11,8 +11,10 @@
  */
 import { z } from 'zod';
 import { checkHostPort, checkListenAddress, isLoopbackHost, isUnspecifiedHost } from './address.js';
+import { deriveStaticId } from './derive-static-id.js';
+import type { StaticIdKind } from './derive-static-id.js';
 import { limits } from './limits.js';
-import type { NodeConfig } from './types.js';
+import type { IdentityConfig, NodeConfig } from './types.js';
 
 /** Values used when a key is absent. */
 export const configDefaults = {
@@ -29,8 +31,35 @@ export const configDefaults = {
     peersMax: limits.peersMax,
     eagerFanoutMax: limits.eagerFanoutMax,
   },
+  identity: {
+    kind: 'static',
+    /** Keystone's default token lifetime ([token] expiration = 3600 s). */
+    tokenTtlMs: 3_600_000,
+    /** Keystone's own default domain, so clients that send no domain find their users. */
+    domains: [{ id: 'default', name: 'Default' }],
+    /** The domain a project, user or service user is in when none is named. */
+    domainId: 'default',
+    /** Revocations made at Keystone reach the federation within about a second. */
+    revocationPollMs: 1000,
+    refreshMs: 60_000,
+    requestTimeoutMs: 5000,
+    /** oslo.messaging's control_exchange for Keystone. */
+    notificationsExchange: 'keystone',
+  },
+  tokens: {
+    federationTokenTtlMaxMs: 3_600_000,
+    negativeCacheMs: 5000,
+    originTimeoutMs: 2000,
+    /** 24 h, the longest token lifetime commonly configured in Keystone, plus an hour of margin. */
+    revocationRetentionMs: 25 * 3_600_000,
+  },
   logLevel: 'info',
 } as const;
+
+/** The queue Keystone notifications are read from when none is named: one per node. */
+export function defaultNotificationsQueue(cloud: string, node: string): string {
+  return `alliance-${cloud}-${node}`;
+}
 
 /**
  * Bounds on configuration values, each with its reason. They guard against typos and unit
@@ -53,6 +82,47 @@ export const configBounds = {
   pathLengthMax: 4096,
   /** A config file is a page of YAML; anything this large is the wrong file (a log, a binary). */
   configFileBytesMax: 1024 * 1024,
+  /** Keystone's id columns (project, user, domain) are 64 characters wide. */
+  identityIdLengthMax: 64,
+  /** Keystone's project.name column; domains are projects there, so the same width. */
+  projectNameLengthMax: 64,
+  /** Keystone's user and role name columns. */
+  userNameLengthMax: 255,
+  roleNameLengthMax: 255,
+  /** Keystone's default [identity] max_password_length. */
+  passwordLengthMax: 4096,
+  /**
+   * The built-in identity source is for demos and clouds without Keystone, configured by hand;
+   * these are far above that and catch a generated file gone wrong.
+   */
+  staticDomainsMax: 256,
+  staticProjectsMax: 4096,
+  staticUsersMax: 4096,
+  roleAssignmentsPerUserMax: 1024,
+  /** A token shorter-lived than a minute expires while a client is still using it. */
+  tokenTtlMsMin: 60_000,
+  /** A week: longer-lived tokens are long-lived secrets; use application credentials instead. */
+  tokenTtlMsMax: 7 * 24 * 3_600_000,
+  /** tokenTtlMsMax plus a day of margin: keeping revocations longer protects no token. */
+  revocationRetentionMsMax: 8 * 24 * 3_600_000,
+  /** Polling Keystone more than ten times a second loads it for no gain. */
+  keystonePollMsMin: 100,
+  /** Beyond a minute, revocations made at Keystone arrive too late to call it single sign-out. */
+  keystonePollMsMax: 60_000,
+  /** Re-reading the catalog and JWS keys more than once a second loads Keystone for no gain. */
+  keystoneRefreshMsMin: 1000,
+  /** Below 100 ms a healthy Keystone or peer under load times out; beyond a minute the caller gave up. */
+  requestTimeoutMsMin: 100,
+  requestTimeoutMsMax: 60_000,
+  /** keystonemiddleware caches a "yes" for 300 s; caching a "no" longer makes no sense. */
+  negativeCacheMsMax: 300_000,
+  /** AMQP 0-9-1 exchange and queue names are short strings of at most 255 bytes. */
+  amqpNameLengthMax: 255,
+  /** Rules are tried in order for each new remote identity; a thousand is beyond any real policy. */
+  mappingRulesMax: 1024,
+  mappingMatchEntriesMax: 1024,
+  /** A grant's project is a template, not yet an id; the identity source checks what it expands to. */
+  grantProjectLengthMax: 255,
 } as const;
 
 type LogLevel = NodeConfig['log']['level'];
@@ -240,6 +310,282 @@ const logSchema = z.strictObject({
   level: z.enum(logLevels).default(configDefaults.logLevel),
 });
 
+/**
+ * Domain, project and user ids of the built-in identity source: Keystone's own (32 lowercase
+ * hex characters, or `default`) or any short token of letters, digits, "_" and "-" an operator
+ * may carry over. (The first form is a case of the second; it is spelled out because it is
+ * what Keystone and deriveStaticId make.) Ids appear in tokens, revocations and events.
+ */
+const identityId = z
+  .string()
+  .regex(new RegExp(`^(?:[0-9a-f]{32}|[A-Za-z0-9_-]{1,${configBounds.identityIdLengthMax}})$`), {
+    error: (issue) =>
+      `${describeValue(issue.input)} is not a valid id: 32 lowercase hex characters like Keystone's, ` +
+      `or 1 to ${configBounds.identityIdLengthMax} letters, digits, "_" and "-"`,
+  });
+
+/** A Keystone name (domain, project, user, role): non-empty, trimmed, no control characters. */
+function keystoneName(lengthMax: number): z.ZodString {
+  return z
+    .string()
+    .max(lengthMax, { error: `must be at most ${lengthMax} characters` })
+    .regex(/^\S(?:[^\p{Cc}]*\S)?$/u, {
+      error: (issue) =>
+        `${describeValue(issue.input)} is not a valid name: it must be non-empty, without leading or trailing spaces or control characters`,
+    });
+}
+
+const projectName = keystoneName(configBounds.projectNameLengthMax);
+const userName = keystoneName(configBounds.userNameLengthMax);
+const roleName = keystoneName(configBounds.roleNameLengthMax);
+
+/**
+ * A password. Its value never appears in a message (messages end up in logs and terminals):
+ * a password YAML read as a number says so without repeating it.
+ */
+const password = z
+  .string({
+    error: (issue) =>
+      issue.input === undefined
+        ? 'is required'
+        : `expected a string, got ${describeKind(issue.input)} (the value is not shown; quote the password)`,
+  })
+  .min(1, { error: 'must not be empty' })
+  .max(configBounds.passwordLengthMax, {
+    error: `must be at most ${configBounds.passwordLengthMax} characters`,
+  });
+
+/** Keystone's base URL; compiled without a trailing `/v3` or `/`. Not echoed: a URL can carry credentials. */
+const keystoneUrl = z.string().superRefine((text, ctx) => {
+  const message = checkKeystoneUrl(text);
+  if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+});
+
+/** amqp:// or amqps:// URL; not echoed, because it normally carries the broker password. */
+const amqpUrl = z.string().superRefine((text, ctx) => {
+  const message = checkAmqpUrl(text);
+  if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+});
+
+/** An AMQP exchange or queue name. */
+const amqpName = z.string().regex(new RegExp(`^[A-Za-z0-9_.:-]{1,${configBounds.amqpNameLengthMax}}$`), {
+  error: (issue) =>
+    `${describeValue(issue.input)} is not a valid AMQP name: 1 to ${configBounds.amqpNameLengthMax} letters, digits, "_", ".", ":" and "-"`,
+});
+
+function integerMs(min: number, max: number): z.ZodNumber {
+  return integerFrom(min, max, ' (milliseconds)');
+}
+
+const staticDomainSchema = z.strictObject({
+  /** Keystone domain id, e.g. default; unique among domains. Projects and users refer to it. */
+  id: identityId,
+  /** Domain name, e.g. Default; unique among domains. */
+  name: projectName,
+});
+
+const staticProjectSchema = z.strictObject({
+  /** Derived from cloud, domain and name when absent (derive-static-id.ts). Unique among projects. */
+  id: identityId.optional(),
+  /** Project name; unique within its domain. */
+  name: projectName,
+  /** Id of a declared domain. */
+  domain: identityId.default(configDefaults.identity.domainId),
+  /** A disabled project cannot be scoped to; its tokens are refused. */
+  enabled: z.boolean().default(true),
+});
+
+const roleAssignmentSchema = z.strictObject({
+  /** Name of a declared project in the user's domain. */
+  project: projectName,
+  /** Role name, e.g. member, reader, admin. */
+  role: roleName,
+});
+
+const staticUserSchema = z.strictObject({
+  /** Derived from cloud, domain and name when absent (derive-static-id.ts). Unique among users. */
+  id: identityId.optional(),
+  /** User name; unique within its domain. */
+  name: userName,
+  /** Checked when the user asks for a token; never logged or shown in a message. */
+  password,
+  /** Id of a declared domain. */
+  domain: identityId.default(configDefaults.identity.domainId),
+  /** A disabled user gets no token and the user's tokens are refused. */
+  enabled: z.boolean().default(true),
+  roles: z
+    .array(roleAssignmentSchema)
+    .max(configBounds.roleAssignmentsPerUserMax, {
+      error: `at most ${configBounds.roleAssignmentsPerUserMax} role assignments`,
+    })
+    .default(() => []),
+});
+
+const staticIdentitySchema = z.strictObject({
+  kind: z.literal('static'),
+  /** Lifetime of the tokens this source issues. */
+  tokenTtlMs: integerMs(configBounds.tokenTtlMsMin, configBounds.tokenTtlMsMax).default(
+    configDefaults.identity.tokenTtlMs,
+  ),
+  domains: z
+    .array(staticDomainSchema)
+    .min(1, { error: 'must declare at least one domain' })
+    .max(configBounds.staticDomainsMax, { error: `at most ${configBounds.staticDomainsMax} domains` })
+    .default(() => configDefaults.identity.domains.map((domain) => ({ ...domain }))),
+  projects: z
+    .array(staticProjectSchema)
+    .max(configBounds.staticProjectsMax, { error: `at most ${configBounds.staticProjectsMax} projects` })
+    .default(() => []),
+  users: z
+    .array(staticUserSchema)
+    .max(configBounds.staticUsersMax, { error: `at most ${configBounds.staticUsersMax} users` })
+    .default(() => []),
+});
+
+const serviceUserSchema = z.strictObject({
+  /** The account Alliance authenticates as; it needs Keystone's `service` role to validate tokens. */
+  name: userName,
+  /** Exactly one of password and passwordFile. */
+  password: password.optional(),
+  /** A file holding the password (surrounding whitespace trimmed), read when the config is loaded. */
+  passwordFile: filePath.optional(),
+  /** Id (not name) of the service user's domain. */
+  domain: identityId.default(configDefaults.identity.domainId),
+  /** Name of the project the service token is scoped to, e.g. service. */
+  project: projectName,
+  /** Id (not name) of that project's domain. */
+  projectDomain: identityId.default(configDefaults.identity.domainId),
+});
+
+const keystoneNotificationsSchema = z.strictObject({
+  /** The broker Keystone's oslo.messaging notifier writes to, e.g. amqp://user:pass@host:5672/vhost. */
+  url: amqpUrl,
+  /** oslo.messaging's control_exchange for Keystone. */
+  exchange: amqpName.default(configDefaults.identity.notificationsExchange),
+  /** Durable queue bound to the exchange; default alliance-<cloud>-<node> (defaultNotificationsQueue). */
+  queue: amqpName.optional(),
+});
+
+const keystoneIdentitySchema = z.strictObject({
+  kind: z.literal('keystone'),
+  /** http(s) base URL of Keystone; a trailing /v3 or / is dropped. */
+  url: keystoneUrl,
+  serviceUser: serviceUserSchema,
+  /** Keystone's [jwt_tokens] jws_public_key_repository, for a JWS cloud; null (default) for Fernet. */
+  jwsPublicKeyDir: filePath.nullable().default(null),
+  /** How often GET /v3/OS-REVOKE/events is polled. */
+  revocationPollMs: integerMs(configBounds.keystonePollMsMin, configBounds.keystonePollMsMax).default(
+    configDefaults.identity.revocationPollMs,
+  ),
+  /** How often the catalog and the JWS public keys are re-read. */
+  refreshMs: integerMs(configBounds.keystoneRefreshMsMin, configBounds.durationMsMax).default(
+    configDefaults.identity.refreshMs,
+  ),
+  /** Timeout of each request to Keystone. */
+  requestTimeoutMs: integerMs(configBounds.requestTimeoutMsMin, configBounds.requestTimeoutMsMax).default(
+    configDefaults.identity.requestTimeoutMs,
+  ),
+  /** Keystone's notifications over RabbitMQ; null (default): not consumed. */
+  notifications: keystoneNotificationsSchema.nullable().default(null),
+});
+
+export const identityKinds = ['static', 'keystone'] as const satisfies readonly IdentityConfig['kind'][];
+
+const identitySchema = z.discriminatedUnion('kind', [staticIdentitySchema, keystoneIdentitySchema], {
+  error: (issue) => {
+    if (issue.code !== 'invalid_union') return undefined;
+    const kind = isRecord(issue.input) ? issue.input.kind : undefined;
+    return kind === undefined
+      ? `is required: one of ${identityKinds.join(', ')}`
+      : `expected one of ${identityKinds.join(', ')}; got ${describeValue(kind)}`;
+  },
+});
+
+/** Placeholders a grant's project may contain, replaced with the remote identity's values. */
+export const grantPlaceholders = ['{cloud}', '{project}', '{project_name}'] as const;
+
+/** The local project of a grant, with placeholders (checked in checkGrantProject). */
+const grantProject = z.string().superRefine((text, ctx) => {
+  const message = checkGrantProject(text);
+  if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+});
+
+/**
+ * An entry of a match list: a domain or project id or name, or a role name, at the origin
+ * cloud; as long as the longest of those (Keystone's user and role name columns).
+ */
+const matchEntry = keystoneName(configBounds.userNameLengthMax);
+
+function matchList<T extends z.ZodType>(entry: T) {
+  return z
+    .array(entry)
+    .max(configBounds.mappingMatchEntriesMax, {
+      error: `at most ${configBounds.mappingMatchEntriesMax} entries`,
+    })
+    .default(() => []);
+}
+
+const mappingRuleSchema = z.strictObject({
+  /** Names the rule in logs; unique among rules. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+    error: (issue) =>
+      `${describeValue(issue.input)} is not a valid rule name: 1 to 64 letters, digits, "_", "." and "-", starting with a letter or digit`,
+  }),
+  /**
+   * Which remote identities the rule is for; every list given must match, an empty list matches
+   * anything. Required, so that a rule matching everyone is written as `match: {}` on purpose.
+   */
+  match: z.strictObject(
+    {
+      /** Origin clouds; empty: any cloud but this one. */
+      clouds: matchList(lowercaseId),
+      /** Domain ids or names at the origin; empty: any. */
+      domains: matchList(matchEntry),
+      /** Project ids or names at the origin; empty: any. */
+      projects: matchList(matchEntry),
+      /** The identity holds at least one of these roles; empty: any. */
+      roles: matchList(matchEntry),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'invalid_type' && issue.input === undefined
+          ? 'is required; write match: {} for a rule that matches every identity from another cloud'
+          : undefined,
+    },
+  ),
+  /** What a matching identity gets here. */
+  grant: z.strictObject({
+    /** Local project id; {cloud}, {project} and {project_name} are replaced with the remote identity's. */
+    project: grantProject,
+    /** Local roles on that project; at least one. */
+    roles: z
+      .array(roleName)
+      .min(1, { error: 'must list at least one role' })
+      .max(configBounds.mappingMatchEntriesMax, {
+        error: `at most ${configBounds.mappingMatchEntriesMax} roles`,
+      }),
+  }),
+});
+
+const tokensSchema = z.strictObject({
+  /** Longest lifetime of a federation token issued here (never beyond its home token). */
+  federationTokenTtlMaxMs: integerMs(configBounds.tokenTtlMsMin, configBounds.tokenTtlMsMax).default(
+    configDefaults.tokens.federationTokenTtlMaxMs,
+  ),
+  /** How long a "no such token" answer from an issuing cloud is cached; 0: not cached. */
+  negativeCacheMs: integerMs(0, configBounds.negativeCacheMsMax).default(
+    configDefaults.tokens.negativeCacheMs,
+  ),
+  /** How long an issuing cloud has to answer an opaque-token validation. */
+  originTimeoutMs: integerMs(configBounds.requestTimeoutMsMin, configBounds.requestTimeoutMsMax).default(
+    configDefaults.tokens.originTimeoutMs,
+  ),
+  /** How long revocations are kept past their issued_before: the longest token lifetime in the federation. */
+  revocationRetentionMs: integerMs(configBounds.tokenTtlMsMin, configBounds.revocationRetentionMsMax).default(
+    configDefaults.tokens.revocationRetentionMs,
+  ),
+});
+
 export const rawConfigSchema = z
   .strictObject({
     /** Federation id: every node of every cloud in the federation uses the same one. */
@@ -262,6 +608,14 @@ export const rawConfigSchema = z
     /** This cloud's own regions, services and endpoints, published to the federation. */
     catalog: catalogSchema.prefault({}),
     mesh: meshSchema.prefault({}),
+    /** Where this cloud's identities and tokens come from: the built-in source, or a Keystone. */
+    identity: identitySchema.prefault({ kind: configDefaults.identity.kind }),
+    /** How identities from other clouds get local projects and roles here; tried in order. */
+    mapping: z
+      .array(mappingRuleSchema)
+      .max(configBounds.mappingRulesMax, { error: `at most ${configBounds.mappingRulesMax} rules` })
+      .default(() => []),
+    tokens: tokensSchema.prefault({}),
     log: logSchema.prefault({}),
   })
   // `when` makes the cross-field checks run even when some fields failed, so one pass
@@ -287,6 +641,15 @@ function checkRelations(value: unknown, report: Report): void {
   checkAdvertiseAddress(listen, value.advertisePeerAddress, report);
   if (isRecord(value.catalog)) checkCatalog(value.catalog, report);
   if (isRecord(value.mesh)) checkBackoff(value.mesh, report);
+  const cloud = typeof value.cloud === 'string' ? value.cloud : undefined;
+  const identity = isRecord(value.identity) ? value.identity : {};
+  if (identity.kind === 'static') checkStaticIdentity(identity, cloud, report);
+  if (identity.kind === 'keystone' && isRecord(identity.serviceUser)) {
+    checkServiceUserPassword(identity.serviceUser, report);
+  }
+  const mapping = recordsAt(value, 'mapping');
+  if (mapping !== undefined) checkMapping(mapping, cloud, report);
+  checkRevocationRetention(isRecord(value.tokens) ? value.tokens : {}, identity, report);
 }
 
 /** Security requirement: the local API is reachable only from this host unless explicitly allowed. */
@@ -364,17 +727,21 @@ function checkUniqueIds(
 function checkReference(
   reference: unknown,
   declared: Map<string, number>,
-  what: 'region' | 'service',
+  what: 'region' | 'service' | 'domain',
   path: (string | number)[],
   report: Report,
 ): void {
   if (typeof reference !== 'string' || declared.has(reference)) return;
-  const known = [...declared.keys()];
+  const list = what === 'domain' ? 'identity.domains' : `catalog.${what}s`;
   const listed =
-    known.length === 0
-      ? `no ${what}s are declared in catalog.${what}s`
-      : `declared: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', …' : ''}`;
+    declared.size === 0 ? `no ${what}s are declared in ${list}` : `declared: ${listSome(declared.keys())}`;
   report(path, `refers to undeclared ${what} ${describeValue(reference)} (${listed})`);
+}
+
+/** The first ten of a list, for a message. */
+function listSome(items: Iterable<string>): string {
+  const all = [...items];
+  return `${all.slice(0, 10).join(', ')}${all.length > 10 ? ', …' : ''}`;
 }
 
 /** A parent must be a declared region, and following parents must end at a top-level region. */
@@ -430,6 +797,269 @@ function checkBackoff(mesh: Record<string, unknown>, report: Report): void {
   );
 }
 
+/**
+ * The built-in identity source's references and uniqueness rules, Keystone's: domain ids and
+ * names are unique; project and user names are unique within their domain; ids (given or
+ * derived) are unique; a role assignment names a project of the user's own domain.
+ */
+function checkStaticIdentity(
+  identity: Record<string, unknown>,
+  cloud: string | undefined,
+  report: Report,
+): void {
+  const domains = recordsAt(identity, 'domains') ?? [];
+  const projects = recordsAt(identity, 'projects') ?? [];
+  const users = recordsAt(identity, 'users') ?? [];
+  const domainIds = checkUnique(['identity', 'domains'], domains, 'id', report);
+  checkUnique(['identity', 'domains'], domains, 'name', report);
+  const checkDomain = (item: Record<string, unknown> | undefined, path: (string | number)[]): void => {
+    checkReference(domainOf(item), domainIds, 'domain', path, report);
+  };
+  for (const [index, project] of projects.entries()) {
+    checkDomain(project, ['identity', 'projects', index, 'domain']);
+  }
+  for (const [index, user] of users.entries()) checkDomain(user, ['identity', 'users', index, 'domain']);
+  const projectNames = checkUnique(['identity', 'projects'], projects, 'name', report, domainOf);
+  checkUnique(['identity', 'users'], users, 'name', report, domainOf);
+  checkStaticIds(['identity', 'projects'], 'project', projects, cloud, report);
+  checkStaticIds(['identity', 'users'], 'user', users, cloud, report);
+  for (const [userIndex, user] of users.entries()) {
+    const domain = domainOf(user);
+    if (domain === undefined || !domainIds.has(domain)) continue; // reported above
+    const assignments = recordsAt(user ?? {}, 'roles') ?? [];
+    const seen = new Map<string, number>();
+    for (const [index, assignment] of assignments.entries()) {
+      const path = ['identity', 'users', userIndex, 'roles', index];
+      const project = assignment?.project;
+      const role = assignment?.role;
+      if (typeof project !== 'string') continue;
+      if (!projectNames.has(scopedKey(domain, project))) {
+        const inDomain = [...projectNames.keys()]
+          .filter((key) => key.startsWith(scopedKey(domain, '')))
+          .map((key) => key.slice(scopedKey(domain, '').length));
+        const listed =
+          inDomain.length === 0 ? 'no projects are declared there' : `declared there: ${listSome(inDomain)}`;
+        report(
+          [...path, 'project'],
+          `refers to project ${describeValue(project)}, which is not declared in the user's domain ${describeValue(domain)} (${listed})`,
+        );
+        continue;
+      }
+      if (typeof role !== 'string') continue;
+      const first = seen.get(scopedKey(project, role));
+      if (first === undefined) seen.set(scopedKey(project, role), index);
+      else {
+        report(
+          path,
+          `duplicate role assignment: ${describeValue(role)} on ${describeValue(project)} ` +
+            `(first declared at ${formatPath(['identity', 'users', userIndex, 'roles', first])})`,
+        );
+      }
+    }
+  }
+}
+
+/** A project's or user's domain, with the default filled in. */
+function domainOf(item: Record<string, unknown> | undefined): string | undefined {
+  const domain = item?.domain ?? configDefaults.identity.domainId;
+  return typeof domain === 'string' ? domain : undefined;
+}
+
+function scopedKey(scope: string, value: string): string {
+  return `${scope}\0${value}`;
+}
+
+/**
+ * Reports every repeated value of `field` (within the same scope when `scopeOf` is given);
+ * returns each value (as scopedKey(scope, value) when scoped) with the index of its first declaration.
+ */
+function checkUnique(
+  list: (string | number)[],
+  items: (Record<string, unknown> | undefined)[],
+  field: string,
+  report: Report,
+  scopeOf?: (item: Record<string, unknown> | undefined) => string | undefined,
+): Map<string, number> {
+  const firstIndex = new Map<string, number>();
+  for (const [index, item] of items.entries()) {
+    const value = item?.[field];
+    const scope = scopeOf === undefined ? undefined : scopeOf(item);
+    if (typeof value !== 'string' || (scopeOf !== undefined && scope === undefined)) continue;
+    const key = scope === undefined ? value : scopedKey(scope, value);
+    const first = firstIndex.get(key);
+    if (first === undefined) {
+      firstIndex.set(key, index);
+      continue;
+    }
+    const where = scope === undefined ? '' : ` in domain ${describeValue(scope)}`;
+    report(
+      [...list, index, field],
+      `duplicate ${field} ${describeValue(value)}${where} (first declared at ${formatPath([...list, first])})`,
+    );
+  }
+  return firstIndex;
+}
+
+/**
+ * Ids given or derived must not repeat. Two derived ids only collide for the same domain and
+ * name, already reported as a duplicate name; the cases left are a given id repeated, and a
+ * derived id someone also wrote down for another entry.
+ */
+function checkStaticIds(
+  list: (string | number)[],
+  kind: StaticIdKind,
+  items: (Record<string, unknown> | undefined)[],
+  cloud: string | undefined,
+  report: Report,
+): void {
+  const firstIndex = new Map<string, { index: number; given: boolean }>();
+  for (const [index, item] of items.entries()) {
+    const given = item?.id;
+    const domain = domainOf(item);
+    const name = item?.name;
+    let id: string;
+    if (typeof given === 'string') id = given;
+    else if (given === undefined && cloud !== undefined && domain !== undefined && typeof name === 'string') {
+      id = deriveStaticId(cloud, kind, domain, name);
+    } else continue;
+    const first = firstIndex.get(id);
+    if (first === undefined) firstIndex.set(id, { index, given: given !== undefined });
+    else if (given !== undefined) {
+      report(
+        [...list, index, 'id'],
+        `duplicate id ${describeValue(id)} (first declared at ${formatPath([...list, first.index])})`,
+      );
+    } else if (first.given) {
+      report(
+        [...list, index, 'name'],
+        `the id derived for this ${kind}, ${describeValue(id)}, is already the id of ${formatPath([...list, first.index])}; give this ${kind} an id`,
+      );
+    }
+  }
+}
+
+/** Exactly one of password and passwordFile; neither value is shown. */
+function checkServiceUserPassword(serviceUser: Record<string, unknown>, report: Report): void {
+  const hasPassword = serviceUser.password !== undefined;
+  const hasFile = serviceUser.passwordFile !== undefined;
+  if (hasPassword && hasFile) {
+    report(
+      ['identity', 'serviceUser', 'passwordFile'],
+      'cannot be given together with password; give exactly one of password and passwordFile',
+    );
+  } else if (!hasPassword && !hasFile) {
+    report(
+      ['identity', 'serviceUser', 'password'],
+      'is required, or passwordFile naming a file that holds it; give exactly one',
+    );
+  }
+}
+
+function checkMapping(
+  rules: (Record<string, unknown> | undefined)[],
+  cloud: string | undefined,
+  report: Report,
+): void {
+  checkUnique(['mapping'], rules, 'name', report);
+  if (cloud === undefined) return;
+  for (const [index, rule] of rules.entries()) {
+    const clouds = isRecord(rule?.match) && Array.isArray(rule.match.clouds) ? rule.match.clouds : [];
+    for (const [position, entry] of clouds.entries()) {
+      if (entry !== cloud) continue;
+      report(
+        ['mapping', index, 'match', 'clouds', position],
+        `${describeValue(entry)} is this cloud; mapping rules are for identities from other clouds ` +
+          '(identities of this cloud have their roles here already)',
+      );
+    }
+  }
+}
+
+/**
+ * A revocation dropped before the tokens it revokes expire would bring them back to life, so
+ * revocations are kept at least as long as the longest token this node knows can be issued.
+ */
+function checkRevocationRetention(
+  tokens: Record<string, unknown>,
+  identity: Record<string, unknown>,
+  report: Report,
+): void {
+  const retention = tokens.revocationRetentionMs ?? configDefaults.tokens.revocationRetentionMs;
+  if (typeof retention !== 'number') return;
+  const lifetimes: [string, unknown][] = [
+    [
+      'tokens.federationTokenTtlMaxMs',
+      tokens.federationTokenTtlMaxMs ?? configDefaults.tokens.federationTokenTtlMaxMs,
+    ],
+  ];
+  if (identity.kind === 'static') {
+    lifetimes.unshift(['identity.tokenTtlMs', identity.tokenTtlMs ?? configDefaults.identity.tokenTtlMs]);
+  }
+  // One problem, naming the longest lifetime (the first of equals): raising the retention to it fixes all.
+  let longest: [string, number] | undefined;
+  for (const [key, lifetime] of lifetimes) {
+    if (typeof lifetime === 'number' && (longest === undefined || lifetime > longest[1])) {
+      longest = [key, lifetime];
+    }
+  }
+  if (longest === undefined || retention >= longest[1]) return;
+  report(
+    ['tokens', 'revocationRetentionMs'],
+    `must be at least ${longest[0]} (${longest[1]}), or revocations are dropped while the tokens they revoke are still valid; got ${retention}`,
+  );
+}
+
+function checkKeystoneUrl(text: string): string | undefined {
+  if (text.length > configBounds.urlLengthMax)
+    return `must be at most ${configBounds.urlLengthMax} characters`;
+  // The value is not shown in these messages: it is a URL, and a URL can carry a password.
+  if (!/^https?:\/\//i.test(text) || !URL.canParse(text)) return 'is not an http:// or https:// URL';
+  const url = new URL(text);
+  if (url.username !== '' || url.password !== '') {
+    return 'must not contain credentials; the service user is identity.serviceUser';
+  }
+  if (/[?#]/.test(text)) {
+    return 'must not have a query or a fragment: it is the base URL that paths such as /v3/auth/tokens are appended to';
+  }
+  return undefined;
+}
+
+function checkAmqpUrl(text: string): string | undefined {
+  if (text.length > configBounds.urlLengthMax)
+    return `must be at most ${configBounds.urlLengthMax} characters`;
+  if (!/^amqps?:\/\//i.test(text) || !URL.canParse(text)) {
+    return 'is not an amqp:// or amqps:// URL (the value is not shown: it may hold a password)';
+  }
+  return undefined;
+}
+
+function checkGrantProject(text: string): string | undefined {
+  if (text === '') return 'must not be empty';
+  if (text.length > configBounds.grantProjectLengthMax)
+    return `must be at most ${configBounds.grantProjectLengthMax} characters`;
+  if (/\p{Cc}/u.test(text)) return 'must not contain control characters';
+  const allowed = `allowed: ${grantPlaceholders.join(', ')}`;
+  const unknown = (text.match(/\{[^{}]*\}/g) ?? []).filter(
+    (placeholder) => !(grantPlaceholders as readonly string[]).includes(placeholder),
+  );
+  if (unknown.length > 0) {
+    return `${describeValue(text)} has unknown placeholder${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; ${allowed}`;
+  }
+  if (/[{}]/.test(text.replace(/\{[^{}]*\}/g, ''))) {
+    return `${describeValue(text)} has an unmatched "{" or "}"; ${allowed}`;
+  }
+  return undefined;
+}
+
+/** `['identity', 'users', 2]` → `identity.users[2]`, for messages that point at another key. */
+function formatPath(path: (string | number)[]): string {
+  return path
+    .map((segment, index) =>
+      typeof segment === 'number' ? `[${segment}]` : index === 0 ? segment : `.${segment}`,
+    )
+    .join('');
+}
+
 function checkPath(text: string): string | undefined {
   if (text === '') return 'must not be empty';
   if (text.startsWith('~'))
@@ -462,7 +1092,29 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A value as an operator would recognise it from the YAML file. */
+/** What kind of value this is, without the value: for values that must not be shown (passwords). */
+function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  switch (typeof value) {
+    case 'string':
+      return 'a string';
+    case 'number':
+    case 'bigint':
+      return 'a number';
+    case 'boolean':
+      return 'true or false';
+    case 'object':
+      return 'a mapping';
+    default:
+      return typeof value;
+  }
+}
+
+/**
+ * A value as an operator would recognise it from the YAML file. Never given a password: the
+ * password schema and the checks on it describe only the kind of value (describeKind).
+ */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string')
     return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);

@@ -89,6 +89,38 @@ export function devCatalog(cloud: string): NonNullable<RawConfigInput['catalog']
   };
 }
 
+/**
+ * The built-in identity of a dev cloud: a `demo` user (password `demo`, role `member` on
+ * project `demo`) and an `admin` (password `admin`, role `admin` on project `admin`), plus
+ * one project per other cloud, `remote-<cloud>`, where that cloud's members are mapped.
+ */
+export function devIdentity(
+  cloud: string,
+  otherClouds: readonly string[],
+): NonNullable<RawConfigInput['identity']> {
+  return {
+    kind: 'static',
+    projects: [
+      { name: 'demo', domain: 'default' },
+      { name: 'admin', domain: 'default' },
+      ...otherClouds.map((other) => ({ id: `remote-${other}`, name: `remote-${other}`, domain: 'default' })),
+    ],
+    users: [
+      { name: 'demo', password: 'demo', domain: 'default', roles: [{ project: 'demo', role: 'member' }] },
+      { name: 'admin', password: 'admin', domain: 'default', roles: [{ project: 'admin', role: 'admin' }] },
+    ],
+  };
+}
+
+/** A remote `member` becomes `member` of the local project `remote-<its cloud>`. */
+export const devMapping: NonNullable<RawConfigInput['mapping']> = [
+  {
+    name: 'remote-members',
+    match: { roles: ['member'] },
+    grant: { project: 'remote-{cloud}', roles: ['member'] },
+  },
+];
+
 /** Writes (or reuses) the CA, certificates and configs; returns each cloud's compiled config. */
 export function prepareDevFederation(options: DevFederationOptions): DevCloud[] {
   if (!Number.isInteger(options.clouds) || options.clouds < 1 || options.clouds > devCloudsMax) {
@@ -139,6 +171,11 @@ export function prepareDevFederation(options: DevFederationOptions): DevCloud[] 
       tls: { ca: 'certs/ca.pem', cert: 'certs/node.pem', key: 'certs/node.key.pem' },
       seeds: seedIndex < options.clouds ? [`127.0.0.1:${options.portsOf(seedIndex).peer}`] : [],
       catalog: devCatalog(cloud),
+      identity: devIdentity(
+        cloud,
+        Array.from({ length: options.clouds }, (_, i) => devCloudName(i)).filter((other) => other !== cloud),
+      ),
+      mapping: devMapping,
       mesh: options.antiEntropyIntervalMs ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {},
       log: { level: options.logLevel ?? 'info' },
     };

@@ -7,37 +7,30 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MeshClient, MeshService } from '../gen/alliance/peer/v1/mesh.js';
-import type {
-  ExchangeRequest,
-  ExchangeResponse,
-  Frame,
-  MeshServer,
-  ValidateTokenRequest,
-  ValidateTokenResponse,
-  ExecuteProvisionRequest,
-  ExecuteProvisionResponse,
-} from '../gen/alliance/peer/v1/mesh.js';
+import type { ExchangeRequest, ExchangeResponse, Frame, MeshServer } from '../gen/alliance/peer/v1/mesh.js';
 import { limits } from '../config/limits.js';
 import { errorMessage } from '../lib/errors.js';
-import type { Connection, NodeId, Transport } from './types.js';
+import { fromGrpcError, toGrpcStatus } from '../lib/grpc-status.js';
+import { peerMethodNames } from './peer-methods.js';
+import type { Connection, NodeId, PeerCallDispatcher, PeerMethod, PeerMethods, Transport } from './types.js';
 
 /** What a peer call offers for identification (grpc-js does not export its own name for it). */
 export type PeerCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, 'getAuthContext' | 'getPeer'>;
-
-export interface PeerUnaryHandlers {
-  validateToken?: (request: ValidateTokenRequest, peer: NodeId) => Promise<ValidateTokenResponse>;
-  executeProvision?: (request: ExecuteProvisionRequest, peer: NodeId) => Promise<ExecuteProvisionResponse>;
-}
 
 export interface GrpcTransportOptions {
   host: string;
   port: number;
   serverCredentials: grpc.ServerCredentials;
-  /** Credentials for one dial; `onServerIdentity` receives the node id the server's certificate names. */
-  channelCredentials(onServerIdentity: (nodeId: NodeId) => void): grpc.ChannelCredentials;
+  /**
+   * Credentials for one dial; `onServerIdentity` receives the node id the server's
+   * certificate names; with `expectedNodeId`, any other server is refused at the handshake.
+   */
+  channelCredentials(
+    onServerIdentity: (nodeId: NodeId) => void,
+    expectedNodeId?: NodeId,
+  ): grpc.ChannelCredentials;
   /** The node id in the client certificate of a call; throws when there is none. */
   identityOfCall(call: PeerCall): NodeId;
-  unaryHandlers?: PeerUnaryHandlers;
   /** Added to the channel options of every dial (e.g. the TLS target-name override). */
   channelOptions?: grpc.ChannelOptions;
   log: Logger;
@@ -137,18 +130,12 @@ class GrpcConnection implements Connection {
   }
 }
 
-function unimplemented(method: string): grpc.ServiceError {
-  return Object.assign(new Error(`alliance.peer.v1.Mesh/${method} is not implemented yet on this node`), {
-    code: grpc.status.UNIMPLEMENTED,
-    details: `alliance.peer.v1.Mesh/${method} is not implemented yet on this node`,
-    metadata: new grpc.Metadata(),
-  });
-}
-
 export function createGrpcTransport(options: GrpcTransportOptions): Transport & { port(): number } {
   const log = options.log.child({ component: 'peer-transport' });
   const server = new grpc.Server(serverOptions);
   const clients = new Set<grpc.Client>();
+  /** One channel per peer for unary calls, kept open: calls are frequent and small. */
+  const callClients = new Map<string, InstanceType<typeof MeshClient>>();
   const openConnections = new Set<GrpcConnection>();
   let boundPort = 0;
 
@@ -161,23 +148,43 @@ export function createGrpcTransport(options: GrpcTransportOptions): Transport & 
     }
   }
 
-  function unaryHandler<Req, Res>(
-    name: string,
-    handler: ((request: Req, peer: NodeId) => Promise<Res>) | undefined,
-  ): grpc.handleUnaryCall<Req, Res> {
+  function unaryHandler<M extends PeerMethod>(
+    method: M,
+    onCall: PeerCallDispatcher,
+  ): grpc.handleUnaryCall<PeerMethods[M]['request'], PeerMethods[M]['response']> {
     return (call, callback) => {
       const peer = identityOf(call);
       if (!peer) return callback({ code: grpc.status.PERMISSION_DENIED, details: 'no peer identity' });
-      if (!handler) return callback(unimplemented(name));
-      handler(call.request, peer).then(
+      onCall(method, call.request, peer).then(
         (response) => callback(null, response),
-        (err: unknown) => callback({ code: grpc.status.INTERNAL, details: errorMessage(err) }),
+        (err: unknown) => {
+          const status = toGrpcStatus(err);
+          if (status.code === grpc.status.INTERNAL) log.error({ err, method, peer }, 'peer call failed');
+          callback(status);
+        },
       );
     };
   }
 
+  function callClient(address: string, nodeId: NodeId): InstanceType<typeof MeshClient> {
+    const key = `${nodeId}@${address}`;
+    let client = callClients.get(key);
+    if (!client) {
+      client = new MeshClient(
+        address,
+        options.channelCredentials(() => undefined, nodeId),
+        {
+          ...channelOptions,
+          ...options.channelOptions,
+        },
+      );
+      callClients.set(key, client);
+    }
+    return client;
+  }
+
   return {
-    async listen(onConnection) {
+    async listen(onConnection, onCall) {
       const implementation: MeshServer = {
         exchange(call) {
           const peer = identityOf(call);
@@ -192,8 +199,8 @@ export function createGrpcTransport(options: GrpcTransportOptions): Transport & 
           connection.onClose(() => openConnections.delete(connection));
           onConnection(connection);
         },
-        validateToken: unaryHandler('ValidateToken', options.unaryHandlers?.validateToken),
-        executeProvision: unaryHandler('ExecuteProvision', options.unaryHandlers?.executeProvision),
+        validateToken: unaryHandler('validateToken', onCall),
+        executeProvision: unaryHandler('executeProvision', onCall),
       };
       server.addService(MeshService, implementation);
       boundPort = await new Promise<number>((resolve, reject) =>
@@ -221,10 +228,34 @@ export function createGrpcTransport(options: GrpcTransportOptions): Transport & 
       return connection;
     },
 
+    call(address, nodeId, method, request, callOptions) {
+      const client = callClient(address, nodeId);
+      const deadline = new Date(Date.now() + callOptions.timeoutMs);
+      return new Promise((resolve, reject) => {
+        const handle = (err: grpc.ServiceError | null, response: unknown): void => {
+          callOptions.signal?.removeEventListener('abort', cancel);
+          if (err) reject(fromGrpcError(err, `${peerMethodNames[method]} at ${nodeId}`));
+          else resolve(response as PeerMethods[typeof method]['response']);
+        };
+        // The generated client has one method per peer method; dispatch by name.
+        const invoke = client[method] as unknown as (
+          request: unknown,
+          metadata: grpc.Metadata,
+          options: Partial<grpc.CallOptions>,
+          callback: typeof handle,
+        ) => grpc.ClientUnaryCall;
+        const pending = invoke.call(client, request, new grpc.Metadata(), { deadline }, handle);
+        const cancel = (): void => pending.cancel();
+        callOptions.signal?.addEventListener('abort', cancel, { once: true });
+      });
+    },
+
     async close() {
       for (const connection of openConnections) connection.close('node stopping');
       for (const client of clients) client.close();
       clients.clear();
+      for (const client of callClients.values()) client.close();
+      callClients.clear();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();
@@ -246,5 +277,3 @@ const unverifiedServer = 'unverified/server-identity';
 function formatHost(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
-
-export type { ValidateTokenResponse, ExecuteProvisionResponse };

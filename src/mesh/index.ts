@@ -7,13 +7,17 @@ export type { Mesh, MeshDeps, MeshEvent, MeshOptions, MemberInfo } from './mesh.
 export { RecordStore } from './record-store.js';
 export { MemoryNetwork } from './memory-transport.js';
 export { createGrpcTransport } from './grpc-transport.js';
-export type { GrpcTransportOptions, PeerUnaryHandlers } from './grpc-transport.js';
+export type { GrpcTransportOptions } from './grpc-transport.js';
 export type { MeshStatus, MeshStatusView } from './status-view.js';
 export type {
   Connection,
   MeshCrypto,
   MeshRecord,
   NodeId,
+  PeerCallHandler,
+  PeerCallOptions,
+  PeerMethod,
+  PeerMethods,
   PublishOptions,
   RejectionReason,
   Topic,

@@ -4,7 +4,9 @@
  * and delivered asynchronously in order. Partitions cut links and refuse dials.
  */
 import { Frame } from '../gen/alliance/peer/v1/mesh.js';
-import type { Connection, NodeId, Transport } from './types.js';
+import { AllianceError } from '../lib/errors.js';
+import { peerMethodCodecs } from './peer-methods.js';
+import type { Connection, NodeId, PeerCallDispatcher, PeerMethod, PeerMethods, Transport } from './types.js';
 
 type Listener = (connection: Connection) => void;
 
@@ -61,7 +63,10 @@ class MemoryConnection implements Connection {
 }
 
 export class MemoryNetwork {
-  private readonly listeners = new Map<string, { identity: NodeId; onConnection: Listener }>();
+  private readonly listeners = new Map<
+    string,
+    { identity: NodeId; onConnection: Listener; onCall: PeerCallDispatcher }
+  >();
   private readonly connections = new Set<MemoryConnection>();
   private readonly cut = new Set<string>();
   private inFlight = 0;
@@ -71,11 +76,13 @@ export class MemoryNetwork {
   /** A transport for the node `identity` listening at `address`. */
   transport(address: string, identity: NodeId): Transport {
     return {
-      listen: async (onConnection) => {
-        this.listeners.set(address, { identity, onConnection });
+      listen: async (onConnection, onCall) => {
+        this.listeners.set(address, { identity, onConnection, onCall });
         return address;
       },
       dial: (target) => this.dial(address, identity, target),
+      call: (target, nodeId, method, request) =>
+        this.call(address, identity, target, nodeId, method, request),
       close: async () => {
         this.listeners.delete(address);
         for (const connection of [...this.connections]) {
@@ -128,6 +135,29 @@ export class MemoryNetwork {
 
   forget(connection: MemoryConnection): void {
     this.connections.delete(connection);
+  }
+
+  /** A unary call, encoded and decoded as on the wire, answered on a later turn. */
+  private async call<M extends PeerMethod>(
+    fromAddress: string,
+    fromIdentity: NodeId,
+    toAddress: string,
+    nodeId: NodeId,
+    method: M,
+    request: PeerMethods[M]['request'],
+  ): Promise<PeerMethods[M]['response']> {
+    const codec = peerMethodCodecs[method];
+    const requestBytes = codec.request.encode(request).finish();
+    await new Promise<void>((resolve) => this.schedule(resolve));
+    const target = this.listeners.get(toAddress);
+    if (!target || this.cut.has(linkKey(fromAddress, toAddress))) {
+      throw new AllianceError('UNAVAILABLE', `no node answers at ${toAddress}`);
+    }
+    if (target.identity !== nodeId) {
+      throw new AllianceError('UNAVAILABLE', `${toAddress} is ${target.identity}, not ${nodeId}`);
+    }
+    const response = await target.onCall(method, codec.request.decode(requestBytes), fromIdentity);
+    return codec.response.decode(codec.response.encode(response).finish());
   }
 
   private dial(fromAddress: string, fromIdentity: NodeId, toAddress: string): Connection {

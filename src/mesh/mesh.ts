@@ -35,7 +35,7 @@ import { MemberPayload } from '../gen/alliance/peer/v1/mesh.js';
 import { PeerInfo_State } from '../gen/alliance/v1/admin.js';
 import type { OriginStatus, PeerInfo } from '../gen/alliance/v1/admin.js';
 import type { Clock } from '../lib/clock.js';
-import { errorMessage } from '../lib/errors.js';
+import { AllianceError, errorMessage } from '../lib/errors.js';
 import { limits } from '../config/limits.js';
 import type { MeshStatus, MeshStatusView } from './status-view.js';
 import { backoffDelayMs } from './backoff.js';
@@ -47,12 +47,18 @@ import {
   toSignedRecord,
 } from './record-codec.js';
 import type { RecordStore } from './record-store.js';
+import { peerMethodNames } from './peer-methods.js';
 import { PeerSession } from './session.js';
 import type {
   Connection,
   MeshCrypto,
   MeshRecord,
   NodeId,
+  PeerCallDispatcher,
+  PeerCallHandler,
+  PeerCallOptions,
+  PeerMethod,
+  PeerMethods,
   PublishOptions,
   RejectionReason,
   StoredRecord,
@@ -123,6 +129,18 @@ export interface Mesh extends MeshStatusView {
   onEvent(listener: (event: MeshEvent) => void): () => void;
   /** Runs one anti-entropy round with every connected peer now. */
   antiEntropyNow(): void;
+  /** Answers peer calls of `method` with `handler` (one handler per method). */
+  handlePeerCall<M extends PeerMethod>(method: M, handler: PeerCallHandler<M>): void;
+  /**
+   * Asks a node of `cloud` (connected ones first, then any member of it) within the
+   * deadline. Rejects with UNAVAILABLE when no node of that cloud could be asked.
+   */
+  callCloud<M extends PeerMethod>(
+    cloud: string,
+    method: M,
+    request: PeerMethods[M]['request'],
+    options: PeerCallOptions,
+  ): Promise<PeerMethods[M]['response']>;
 }
 
 interface DialTarget {
@@ -171,6 +189,14 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   let rotationTimer: { cancel(): void } | null = null;
   let running = false;
   let startedAtMs = 0;
+  const peerHandlers = new Map<PeerMethod, PeerCallHandler<PeerMethod>>();
+
+  const dispatchPeerCall: PeerCallDispatcher = async (method, request, caller) => {
+    const handler = peerHandlers.get(method) as PeerCallHandler<typeof method> | undefined;
+    if (!handler)
+      throw new AllianceError('UNIMPLEMENTED', `${peerMethodNames[method]} is not served by this node`);
+    return handler(request, caller);
+  };
 
   function emit(event: MeshEvent): void {
     for (const listener of eventListeners) listener(event);
@@ -1052,7 +1078,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
           return;
         }
         openSession(connection, null);
-      });
+      }, dispatchPeerCall);
       log.info({ nodeId: selfId, address }, 'mesh listening');
       for (const seed of options.seeds) addTarget(seed, null);
       for (const member of members.values()) {
@@ -1084,6 +1110,39 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
     onEvent(listener) {
       eventListeners.add(listener);
       return () => eventListeners.delete(listener);
+    },
+
+    handlePeerCall(method, handler) {
+      if (peerHandlers.has(method)) throw new Error(`a handler for ${method} is already registered`);
+      peerHandlers.set(method, handler as unknown as PeerCallHandler<PeerMethod>);
+    },
+
+    async callCloud(cloud, method, request, callOptions) {
+      const candidates = [...members.values()]
+        .filter((m) => m.cloud === cloud && m.nodeId !== selfId)
+        .sort((a, b) => Number(established.has(b.nodeId)) - Number(established.has(a.nodeId)));
+      if (candidates.length === 0) throw new AllianceError('UNAVAILABLE', `no node of ${cloud} is known`);
+      const deadlineMs = Date.now() + callOptions.timeoutMs;
+      let lastError: unknown;
+      for (const member of candidates) {
+        const timeoutMs = deadlineMs - Date.now();
+        if (timeoutMs <= 0 || callOptions.signal?.aborted) break;
+        try {
+          return await transport.call(member.address, member.nodeId, method, request, {
+            timeoutMs,
+            signal: callOptions.signal,
+          });
+        } catch (err) {
+          // Only "could not ask" moves on to the next node; an answer (even an error) is final.
+          const unreachable =
+            err instanceof AllianceError && (err.code === 'UNAVAILABLE' || err.code === 'DEADLINE_EXCEEDED');
+          if (!unreachable) throw err;
+          lastError = err;
+        }
+      }
+      throw lastError instanceof AllianceError
+        ? lastError
+        : new AllianceError('UNAVAILABLE', `no node of ${cloud} answered in time`);
     },
 
     antiEntropyNow() {

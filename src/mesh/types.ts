@@ -2,7 +2,13 @@
  * The mesh's own vocabulary: records, topics and the ports it is built from
  * (transport, crypto). Capabilities see only MeshRecord and Topic.
  */
-import type { Frame } from '../gen/alliance/peer/v1/mesh.js';
+import type {
+  ExecuteProvisionRequest,
+  ExecuteProvisionResponse,
+  Frame,
+  ValidateTokenRequest,
+  ValidateTokenResponse,
+} from '../gen/alliance/peer/v1/mesh.js';
 
 /** `<cloud>/<node>`. */
 export type NodeId = string;
@@ -76,11 +82,50 @@ export interface Connection {
   onClose(listener: (reason: string) => void): void;
 }
 
+/**
+ * The unary calls of the peer API: questions that one particular cloud must answer
+ * (the issuer of an opaque token, the target of a provisioning request).
+ */
+export interface PeerMethods {
+  validateToken: { request: ValidateTokenRequest; response: ValidateTokenResponse };
+  executeProvision: { request: ExecuteProvisionRequest; response: ExecuteProvisionResponse };
+}
+export type PeerMethod = keyof PeerMethods;
+
+/** Answers one peer call; `caller` is the node id its certificate names. Throws AllianceError. */
+export type PeerCallHandler<M extends PeerMethod> = (
+  request: PeerMethods[M]['request'],
+  caller: NodeId,
+) => Promise<PeerMethods[M]['response']>;
+
+/** Routes an incoming peer call to its handler (the mesh's). */
+export type PeerCallDispatcher = <M extends PeerMethod>(
+  method: M,
+  request: PeerMethods[M]['request'],
+  caller: NodeId,
+) => Promise<PeerMethods[M]['response']>;
+
+export interface PeerCallOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
 export interface Transport {
-  /** Starts accepting connections; resolves with the address it listens on. */
-  listen(onConnection: (connection: Connection) => void): Promise<string>;
+  /** Starts accepting links and calls; resolves with the address it listens on. */
+  listen(onConnection: (connection: Connection) => void, onCall: PeerCallDispatcher): Promise<string>;
   /** Opens a link to `address`; failure arrives as the connection's close. */
   dial(address: string): Connection;
+  /**
+   * One unary call to the node `nodeId` at `address`; refused unless the answering node's
+   * certificate names `nodeId`. Rejects with an AllianceError (UNAVAILABLE when unreachable).
+   */
+  call<M extends PeerMethod>(
+    address: string,
+    nodeId: NodeId,
+    method: M,
+    request: PeerMethods[M]['request'],
+    options: PeerCallOptions,
+  ): Promise<PeerMethods[M]['response']>;
   close(): Promise<void>;
 }
 

@@ -30,6 +30,7 @@ describe('buf curl against a running node', () => {
       'alliance.v1.Admin',
       'alliance.v1.Catalog',
       'alliance.v1.Events',
+      'alliance.v1.IdentityAdmin',
       'alliance.v1.Provisioning',
       'alliance.v1.Tokens',
       'grpc.health.v1.Health',

@@ -64,8 +64,12 @@ export function registerDevCommand(program: Command): void {
             config: clouds[index]?.configPath ?? '',
           });
         }
-        const first = nodes[0]?.config.listen.local;
-        const firstAddress = first?.kind === 'tcp' ? `${first.host}:${first.port}` : '';
+        const addressOf = (node: AllianceNode | undefined): string => {
+          const local = node?.config.listen.local;
+          return local?.kind === 'tcp' ? `${local.host}:${local.port}` : '';
+        };
+        const firstAddress = addressOf(nodes[0]);
+        const secondAddress = addressOf(nodes[1] ?? nodes[0]);
         process.stdout.write(
           [
             `Alliance dev federation: ${nodes.length} clouds on loopback (state in ${options.dir}).`,
@@ -81,10 +85,18 @@ export function registerDevCommand(program: Command): void {
               rows,
             ),
             '',
-            'Try:',
+            'Try discovery:',
             `  npx alliance --address ${firstAddress} catalog            # every cloud's endpoints`,
             `  npx alliance --address ${firstAddress} status`,
-            `  npx buf curl --protocol grpc --http2-prior-knowledge --timeout 5s --list-services http://${firstAddress}`,
+            `  npx buf curl --protocol grpc --http2-prior-knowledge --connect-timeout 5 --timeout 10s --list-services http://${firstAddress}`,
+            '',
+            'Each cloud has users demo/demo (member of project demo) and admin/admin (admin of project admin);',
+            "a remote cloud's member is mapped to member of the local project remote-<that cloud>.",
+            'Try single sign-on and sign-out:',
+            `  T=$(npx alliance --address ${firstAddress} token issue --user demo --password demo --project demo)`,
+            `  npx alliance --address ${secondAddress} token validate "$T"   # another cloud accepts it`,
+            `  npx alliance --address ${firstAddress} token revoke --token "$T"`,
+            `  npx alliance --address ${secondAddress} token validate "$T"   # revoked there too`,
             '',
             'Ctrl-C stops every node.',
             '',

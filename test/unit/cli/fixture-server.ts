@@ -1,5 +1,6 @@
 /**
- * A real grpc-js server with canned Admin and Catalog handlers, and an in-process runner for the
+ * A real grpc-js server with canned Admin and Catalog handlers (Tokens and IdentityAdmin handlers
+ * are canned in token-commands.test.ts), and an in-process runner for the
  * `alliance` program that captures what an operator would see.
  */
 import { createServer } from 'node:net';
@@ -31,6 +32,8 @@ import {
   type WatchCatalogRequest,
   type WatchCatalogResponse,
 } from '../../../src/gen/alliance/v1/catalog.js';
+import { IdentityAdminService } from '../../../src/gen/alliance/v1/identity.js';
+import { TokensService } from '../../../src/gen/alliance/v1/tokens.js';
 import { createProgram, runCli, type CliIo } from '../../../src/cli/program.js';
 
 /** The fixed "now" of every test: relative times are computed from it. */
@@ -244,12 +247,19 @@ export interface RunningServer {
 }
 
 export async function startServer(
-  services: { admin?: UntypedServiceImplementation; catalog?: UntypedServiceImplementation },
+  services: {
+    admin?: UntypedServiceImplementation;
+    catalog?: UntypedServiceImplementation;
+    tokens?: UntypedServiceImplementation;
+    identity?: UntypedServiceImplementation;
+  },
   bindAddress = '127.0.0.1:0',
 ): Promise<RunningServer> {
   const server = new Server();
   if (services.admin) server.addService(AdminService, services.admin);
   if (services.catalog) server.addService(CatalogService, services.catalog);
+  if (services.tokens) server.addService(TokensService, services.tokens);
+  if (services.identity) server.addService(IdentityAdminService, services.identity);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(bindAddress, ServerCredentials.createInsecure(), (err, boundPort) =>
       err ? reject(err) : resolve(boundPort),

@@ -3,17 +3,18 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import {
-  ConfigError,
-  compileConfig,
-  loadConfig,
-  parseConfig,
-  renderConfigYaml,
-} from '../../../src/config/load.js';
-import type { ConfigProblem, RawConfigInput } from '../../../src/config/load.js';
+import { compileConfig, loadConfig, parseConfig, renderConfigYaml } from '../../../src/config/load.js';
+import type { RawConfigInput } from '../../../src/config/load.js';
+import { deriveStaticId } from '../../../src/config/derive-static-id.js';
 import type { NodeConfig } from '../../../src/config/types.js';
-
-const baseDir = '/etc/alliance';
+import {
+  baseDir,
+  defaultIdentityMappingTokens,
+  minimalConfig,
+  minimalRaw,
+  minimalYaml,
+  problemsOf,
+} from './config-fixtures.js';
 
 const fullYaml = `
 federation: demo
@@ -44,6 +45,35 @@ mesh:
   reconnectBackoffMaxMs: 30000
   peersMax: 32
   eagerFanoutMax: 8
+identity:
+  kind: static
+  tokenTtlMs: 7200000
+  domains:
+    - { id: default, name: Default }
+    - { id: ops, name: Operations }
+  projects:
+    - { name: demo, domain: default, enabled: true }
+    - { id: 0123456789abcdef0123456789abcdef, name: admin, domain: default, enabled: false }
+    - { name: demo, domain: ops }
+  users:
+    - name: demo
+      password: demo
+      domain: default
+      enabled: true
+      roles: [{ project: demo, role: member }, { project: admin, role: admin }]
+    - { id: alice-ops, name: alice, password: "s3cret: with a colon", domain: ops, enabled: false, roles: [{ project: demo, role: reader }] }
+mapping:
+  - name: remote-members
+    match: { clouds: [cloud-b], domains: [], projects: [], roles: [member] }
+    grant: { project: "{cloud}-guests", roles: [member] }
+  - name: anyone-else
+    match: {}
+    grant: { project: "{cloud}-{project}", roles: [reader, viewer] }
+tokens:
+  federationTokenTtlMaxMs: 1800000
+  negativeCacheMs: 0
+  originTimeoutMs: 1500
+  revocationRetentionMs: 7200000
 log: { level: debug }
 `;
 
@@ -100,65 +130,62 @@ const fullConfig: NodeConfig = {
     peersMax: 32,
     eagerFanoutMax: 8,
   },
+  identity: {
+    kind: 'static',
+    domains: [
+      { id: 'default', name: 'Default' },
+      { id: 'ops', name: 'Operations' },
+    ],
+    projects: [
+      // sha256("cloud-a:project:default:demo"), first 32 hex characters.
+      { id: '7f39fae68e9b9b4c0f42c3fdc5ec6d70', name: 'demo', domainId: 'default', enabled: true },
+      { id: '0123456789abcdef0123456789abcdef', name: 'admin', domainId: 'default', enabled: false },
+      // Same name, another domain: another project, another id.
+      { id: 'd505b3df41f639b86b27eaab7f664233', name: 'demo', domainId: 'ops', enabled: true },
+    ],
+    users: [
+      {
+        id: '2d58eed1c974d02f85d72603562a8828',
+        name: 'demo',
+        domainId: 'default',
+        password: 'demo',
+        enabled: true,
+        roles: [
+          { project: 'demo', role: 'member' },
+          { project: 'admin', role: 'admin' },
+        ],
+      },
+      {
+        id: 'alice-ops',
+        name: 'alice',
+        domainId: 'ops',
+        password: 's3cret: with a colon',
+        enabled: false,
+        roles: [{ project: 'demo', role: 'reader' }],
+      },
+    ],
+    tokenTtlMs: 7_200_000,
+  },
+  mapping: [
+    {
+      name: 'remote-members',
+      match: { clouds: ['cloud-b'], domains: [], projects: [], roles: ['member'] },
+      grant: { project: '{cloud}-guests', roles: ['member'] },
+    },
+    {
+      name: 'anyone-else',
+      match: { clouds: [], domains: [], projects: [], roles: [] },
+      grant: { project: '{cloud}-{project}', roles: ['reader', 'viewer'] },
+    },
+  ],
+  tokens: {
+    federationTokenTtlMaxMs: 1_800_000,
+    negativeCacheMs: 0,
+    originTimeoutMs: 1500,
+    revocationRetentionMs: 7_200_000,
+  },
   log: { level: 'debug' },
 };
-
-const minimalYaml = `
-federation: demo
-cloud: cloud-a
-node: n1
-dataDir: data
-tls: { ca: ca.pem, cert: node.pem, key: node.key.pem }
-`;
-
-/** What the minimal file compiles to: every default. */
-const minimalConfig: NodeConfig = {
-  federation: 'demo',
-  cloud: 'cloud-a',
-  node: 'n1',
-  nodeId: 'cloud-a/n1',
-  dataDir: '/etc/alliance/data',
-  listen: {
-    local: { kind: 'tcp', host: '127.0.0.1', port: 7700 },
-    peer: { host: '127.0.0.1', port: 7701 },
-    http: { host: '127.0.0.1', port: 7702 },
-  },
-  advertisePeerAddress: '127.0.0.1:7701',
-  tls: {
-    caFile: '/etc/alliance/ca.pem',
-    certFile: '/etc/alliance/node.pem',
-    keyFile: '/etc/alliance/node.key.pem',
-  },
-  seeds: [],
-  catalog: { regions: [], services: [], endpoints: [] },
-  mesh: {
-    antiEntropyIntervalMs: 2000,
-    reconnectBackoffMinMs: 200,
-    reconnectBackoffMaxMs: 10000,
-    peersMax: 64,
-    eagerFanoutMax: 16,
-  },
-  log: { level: 'info' },
-};
-
-const minimalRaw = {
-  federation: 'demo',
-  cloud: 'cloud-a',
-  node: 'n1',
-  dataDir: 'data',
-  tls: { ca: 'ca.pem', cert: 'node.pem', key: 'node.key.pem' },
-} satisfies RawConfigInput;
-
-/** The problems a call reports, or a failure if it did not throw a ConfigError. */
-function problemsOf(run: () => unknown): ConfigProblem[] {
-  try {
-    run();
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('parseConfig', () => {
   test('a full config compiles, with relative paths resolved against the base directory', () => {
@@ -167,6 +194,26 @@ describe('parseConfig', () => {
 
   test('a minimal config compiles with every default filled', () => {
     expect(parseConfig(minimalYaml, { baseDir })).toEqual(minimalConfig);
+  });
+
+  test('a config without identity, mapping or tokens gets the documented defaults', () => {
+    const config = parseConfig(minimalYaml, { baseDir });
+    expect({ identity: config.identity, mapping: config.mapping, tokens: config.tokens }).toEqual({
+      identity: {
+        kind: 'static',
+        domains: [{ id: 'default', name: 'Default' }],
+        projects: [],
+        users: [],
+        tokenTtlMs: 3_600_000,
+      },
+      mapping: [],
+      tokens: {
+        federationTokenTtlMaxMs: 3_600_000,
+        negativeCacheMs: 5000,
+        originTimeoutMs: 2000,
+        revocationRetentionMs: 90_000_000,
+      },
+    });
   });
 
   test('an invalid config reports every bad key, not just the first', () => {
@@ -423,9 +470,18 @@ describe('docs/CONFIGURATION.md', () => {
     'utf8',
   );
   const examples = [...docs.matchAll(/```yaml\n([\s\S]*?)```/g)].map((match) => match[1] ?? '');
+  const complete = examples.find((text) => text.startsWith('# /etc/alliance/cloud-a.yaml\n')) ?? '';
+  const smallest = examples.find((text) => text.startsWith('federation: demo\n')) ?? '';
+  /** The examples of one section, each meant to be added to the smallest file. */
+  const fragments = examples.filter((text) => text.startsWith('# Added to the smallest file below'));
+  const fragment = (marker: string) => fragments.find((text) => text.includes(marker)) ?? '';
+
+  test('has the complete example, the smallest file and one fragment for each of identity and mapping', () => {
+    expect([complete !== '', smallest !== '', examples.length, fragments.length]).toEqual([true, true, 5, 3]);
+  });
 
   test('the complete example compiles to what the page says', () => {
-    const config = parseConfig(examples[0] ?? '', { baseDir: '/etc/alliance' });
+    const config = parseConfig(complete, { baseDir: '/etc/alliance' });
     expect({
       nodeId: config.nodeId,
       dataDir: config.dataDir,
@@ -436,6 +492,9 @@ describe('docs/CONFIGURATION.md', () => {
         (endpoint) => `${endpoint.region}/${endpoint.serviceId}/${endpoint.interface}`,
       ),
       mesh: config.mesh,
+      identity: config.identity,
+      mapping: config.mapping,
+      tokens: config.tokens,
     }).toEqual({
       nodeId: 'cloud-a/n1',
       dataDir: '/etc/alliance/data/cloud-a',
@@ -444,11 +503,38 @@ describe('docs/CONFIGURATION.md', () => {
       seeds: ['alliance.cloud-b.example:7701', '[2001:db8::10]:7701'],
       endpoints: ['RegionOne/keystone/public', 'RegionOne-East/nova/public', 'RegionOne-East/nova/internal'],
       mesh: minimalConfig.mesh,
+      identity: {
+        kind: 'static',
+        domains: [{ id: 'default', name: 'Default' }],
+        projects: [
+          { id: '7f39fae68e9b9b4c0f42c3fdc5ec6d70', name: 'demo', domainId: 'default', enabled: true },
+          { id: 'cloud-b-guests', name: 'cloud-b-guests', domainId: 'default', enabled: true },
+        ],
+        users: [
+          {
+            id: '2d58eed1c974d02f85d72603562a8828',
+            name: 'demo',
+            domainId: 'default',
+            password: 'demo',
+            enabled: true,
+            roles: [{ project: 'demo', role: 'member' }],
+          },
+        ],
+        tokenTtlMs: 3_600_000,
+      },
+      mapping: [
+        {
+          name: 'remote-members',
+          match: { clouds: ['cloud-b'], domains: [], projects: [], roles: ['member'] },
+          grant: { project: '{cloud}-guests', roles: ['member'] },
+        },
+      ],
+      tokens: defaultIdentityMappingTokens.tokens,
     });
   });
 
   test('the smallest file compiles to the defaults the page lists', () => {
-    expect(parseConfig(examples[1] ?? '', { baseDir })).toEqual({
+    expect(parseConfig(smallest, { baseDir })).toEqual({
       ...minimalConfig,
       tls: {
         caFile: '/etc/alliance/certs/ca.pem',
@@ -456,6 +542,63 @@ describe('docs/CONFIGURATION.md', () => {
         keyFile: '/etc/alliance/certs/node.key.pem',
       },
     });
+  });
+
+  test('the static identity example compiles, with the derived id the page gives', () => {
+    const identity = parseConfig(`${smallest}${fragment('kind: static')}`, { baseDir }).identity;
+    expect(identity.kind === 'static' ? identity.projects[0] : undefined).toEqual({
+      id: '7f39fae68e9b9b4c0f42c3fdc5ec6d70',
+      name: 'demo',
+      domainId: 'default',
+      enabled: true,
+    });
+    expect(identity.kind === 'static' ? identity.users.map((user) => user.name) : []).toEqual([
+      'demo',
+      'admin',
+      'robot',
+    ]);
+  });
+
+  test('the keystone example compiles, reading the password file next to the config file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alliance-docs-'));
+    try {
+      writeFileSync(join(dir, 'keystone-password'), 'secret\n');
+      writeFileSync(join(dir, 'node.yaml'), `${smallest}${fragment('kind: keystone')}`);
+      expect(loadConfig(join(dir, 'node.yaml')).identity).toEqual({
+        kind: 'keystone',
+        url: 'http://127.0.0.1:5000',
+        serviceUser: {
+          name: 'alliance',
+          password: 'secret',
+          domainId: 'default',
+          projectName: 'service',
+          projectDomainId: 'default',
+        },
+        jwsPublicKeyDir: '/etc/keystone/jws-keys/public',
+        revocationPollMs: 1000,
+        refreshMs: 60_000,
+        requestTimeoutMs: 5000,
+        notifications: {
+          url: 'amqp://guest:guest@127.0.0.1:5672/',
+          exchange: 'keystone',
+          queue: 'alliance-cloud-a-n1',
+        },
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('the mapping example compiles, its rules in order', () => {
+    expect(
+      parseConfig(`${smallest}${fragment('\nmapping:\n')}`, { baseDir }).mapping.map(
+        (rule) => `${rule.name} → ${rule.grant.project}`,
+      ),
+    ).toEqual([
+      'b-ops-admins → shared-ops',
+      'remote-members → {cloud}-guests',
+      'everyone-else → {cloud}-{project}',
+    ]);
   });
 });
 
@@ -499,11 +642,76 @@ describe('renderConfigYaml', () => {
         ],
       },
       mesh: { antiEntropyIntervalMs: 50 },
+      identity: {
+        kind: 'keystone',
+        url: 'http://127.0.0.1:5000/v3/',
+        serviceUser: { name: 'alliance', password: 'no', project: 'service' },
+        jwsPublicKeyDir: 'keys/jws',
+        revocationPollMs: 250,
+        notifications: { url: 'amqp://guest:guest@127.0.0.1:5672/a', queue: 'alliance.b' },
+      },
+      mapping: [
+        {
+          name: 'remote-members',
+          match: { clouds: ['cloud-a'], roles: ['member'] },
+          grant: { project: '{cloud}-{project_name}', roles: ['member'] },
+        },
+      ],
+      tokens: { negativeCacheMs: 0, revocationRetentionMs: 86_400_000 },
       log: { level: 'silent' },
     };
     const text = renderConfigYaml(raw);
     expect(text.startsWith('# Alliance node cloud-b/n2 of federation demo.\n')).toBe(true);
     expect(parseConfig(text, { baseDir })).toEqual(compileConfig(raw, baseDir));
+  });
+
+  test('round-trips a static identity whose strings YAML would otherwise read as other types', () => {
+    const raw: RawConfigInput = {
+      ...minimalRaw,
+      identity: {
+        kind: 'static',
+        tokenTtlMs: 600_000,
+        domains: [{ id: 'default', name: 'Default' }],
+        projects: [{ name: 'null' }, { id: '0123456789abcdef0123456789abcdef', name: '42' }],
+        users: [
+          { name: 'true', password: '123456', roles: [{ project: 'null', role: 'yes' }] },
+          { name: 'o', password: '# not a comment: {x}', enabled: false },
+        ],
+      },
+    };
+    expect(parseConfig(renderConfigYaml(raw), { baseDir })).toEqual(compileConfig(raw, baseDir));
+    expect(compileConfig(raw, baseDir).identity).toEqual({
+      kind: 'static',
+      domains: [{ id: 'default', name: 'Default' }],
+      projects: [
+        {
+          id: deriveStaticId('cloud-a', 'project', 'default', 'null'),
+          name: 'null',
+          domainId: 'default',
+          enabled: true,
+        },
+        { id: '0123456789abcdef0123456789abcdef', name: '42', domainId: 'default', enabled: true },
+      ],
+      users: [
+        {
+          id: deriveStaticId('cloud-a', 'user', 'default', 'true'),
+          name: 'true',
+          domainId: 'default',
+          password: '123456',
+          enabled: true,
+          roles: [{ project: 'null', role: 'yes' }],
+        },
+        {
+          id: deriveStaticId('cloud-a', 'user', 'default', 'o'),
+          name: 'o',
+          domainId: 'default',
+          password: '# not a comment: {x}',
+          enabled: false,
+          roles: [],
+        },
+      ],
+      tokenTtlMs: 600_000,
+    });
   });
 
   test('writes a custom header as comment lines', () => {

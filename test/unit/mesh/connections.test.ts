@@ -123,9 +123,12 @@ describe('the hello', () => {
   it('from a dialed seed must arrive in time too, or the dial counts as failed and backs off', async () => {
     cluster = new TestCluster();
     const accepted: Connection[] = [];
-    await cluster.network.transport('mem://silent', 'cloud-s/n1').listen((c) => {
-      accepted.push(c);
-    });
+    await cluster.network.transport('mem://silent', 'cloud-s/n1').listen(
+      (c) => {
+        accepted.push(c);
+      },
+      () => Promise.reject(new Error('this peer answers no calls')),
+    );
     const node = await cluster.start(identity('cloud-b'), { seeds: ['mem://silent'] });
     expect(accepted).toHaveLength(1);
 

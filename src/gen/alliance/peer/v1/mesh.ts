@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { ValidateTokenResponse as ValidateTokenResponse1 } from "../../v1/tokens.js";
 
 export const protobufPackage = "alliance.peer.v1";
 
@@ -131,8 +132,11 @@ export interface ValidateTokenRequest {
 }
 
 export interface ValidateTokenResponse {
-  /** Encoded alliance.v1.ValidateTokenResponse, as the issuer answered it. */
-  result: Buffer;
+  /**
+   * The issuing cloud's own answer (identity and roles as it knows them; `local`
+   * is unset: each cloud applies its own mapping rules).
+   */
+  result?: ValidateTokenResponse1 | undefined;
 }
 
 export interface ExecuteProvisionRequest {
@@ -142,6 +146,26 @@ export interface ExecuteProvisionRequest {
 
 export interface ExecuteProvisionResponse {
   result: Buffer;
+}
+
+/**
+ * Payload of topic "token-keys": the public keys that verify a cloud's signed tokens
+ * (Keystone JWS keys, or the built-in identity source's), published by each of its nodes.
+ */
+export interface TokenKeysPayload {
+  cloud: string;
+  keys: TokenKey[];
+}
+
+export interface TokenKey {
+  /** Base64url SHA-256 of the SubjectPublicKeyInfo (an RFC 7638-style thumbprint). */
+  kid: string;
+  /** "ES256". */
+  algorithm: string;
+  /** DER SubjectPublicKeyInfo. */
+  spkiDer: Buffer;
+  /** "keystone-jws" or "static-jws". */
+  source: string;
 }
 
 function createBaseExchangeRequest(): ExchangeRequest {
@@ -1510,13 +1534,13 @@ export const ValidateTokenRequest: MessageFns<ValidateTokenRequest> = {
 };
 
 function createBaseValidateTokenResponse(): ValidateTokenResponse {
-  return { result: Buffer.alloc(0) };
+  return { result: undefined };
 }
 
 export const ValidateTokenResponse: MessageFns<ValidateTokenResponse> = {
   encode(message: ValidateTokenResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.result.length !== 0) {
-      writer.uint32(10).bytes(message.result);
+    if (message.result !== undefined) {
+      ValidateTokenResponse1.encode(message.result, writer.uint32(10).fork()).join();
     }
     return writer;
   },
@@ -1539,7 +1563,7 @@ export const ValidateTokenResponse: MessageFns<ValidateTokenResponse> = {
               break;
             }
 
-            message.result = Buffer.from(reader.bytes());
+            message.result = ValidateTokenResponse1.decode(reader, reader.uint32());
             continue;
           }
         }
@@ -1555,13 +1579,13 @@ export const ValidateTokenResponse: MessageFns<ValidateTokenResponse> = {
   },
 
   fromJSON(object: any): ValidateTokenResponse {
-    return { result: isSet(object.result) ? Buffer.from(bytesFromBase64(object.result)) : Buffer.alloc(0) };
+    return { result: isSet(object.result) ? ValidateTokenResponse1.fromJSON(object.result) : undefined };
   },
 
   toJSON(message: ValidateTokenResponse): unknown {
     const obj: any = {};
-    if (message.result.length !== 0) {
-      obj.result = base64FromBytes(message.result);
+    if (message.result !== undefined) {
+      obj.result = ValidateTokenResponse1.toJSON(message.result);
     }
     return obj;
   },
@@ -1571,7 +1595,9 @@ export const ValidateTokenResponse: MessageFns<ValidateTokenResponse> = {
   },
   fromPartial(object: DeepPartial<ValidateTokenResponse>): ValidateTokenResponse {
     const message = createBaseValidateTokenResponse();
-    message.result = object.result ?? Buffer.alloc(0);
+    message.result = (object.result !== undefined && object.result !== null)
+      ? ValidateTokenResponse1.fromPartial(object.result)
+      : undefined;
     return message;
   },
 };
@@ -1706,6 +1732,212 @@ export const ExecuteProvisionResponse: MessageFns<ExecuteProvisionResponse> = {
   fromPartial(object: DeepPartial<ExecuteProvisionResponse>): ExecuteProvisionResponse {
     const message = createBaseExecuteProvisionResponse();
     message.result = object.result ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseTokenKeysPayload(): TokenKeysPayload {
+  return { cloud: "", keys: [] };
+}
+
+export const TokenKeysPayload: MessageFns<TokenKeysPayload> = {
+  encode(message: TokenKeysPayload, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cloud !== "") {
+      writer.uint32(10).string(message.cloud);
+    }
+    for (const v of message.keys) {
+      TokenKey.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenKeysPayload {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenKeysPayload();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cloud = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keys.push(TokenKey.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenKeysPayload {
+    return {
+      cloud: isSet(object.cloud) ? globalThis.String(object.cloud) : "",
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => TokenKey.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TokenKeysPayload): unknown {
+    const obj: any = {};
+    if (message.cloud !== "") {
+      obj.cloud = message.cloud;
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => TokenKey.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TokenKeysPayload>): TokenKeysPayload {
+    return TokenKeysPayload.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TokenKeysPayload>): TokenKeysPayload {
+    const message = createBaseTokenKeysPayload();
+    message.cloud = object.cloud ?? "";
+    message.keys = object.keys?.map((e) => TokenKey.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTokenKey(): TokenKey {
+  return { kid: "", algorithm: "", spkiDer: Buffer.alloc(0), source: "" };
+}
+
+export const TokenKey: MessageFns<TokenKey> = {
+  encode(message: TokenKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kid !== "") {
+      writer.uint32(10).string(message.kid);
+    }
+    if (message.algorithm !== "") {
+      writer.uint32(18).string(message.algorithm);
+    }
+    if (message.spkiDer.length !== 0) {
+      writer.uint32(26).bytes(message.spkiDer);
+    }
+    if (message.source !== "") {
+      writer.uint32(34).string(message.source);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kid = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.algorithm = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.spkiDer = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TokenKey {
+    return {
+      kid: isSet(object.kid) ? globalThis.String(object.kid) : "",
+      algorithm: isSet(object.algorithm) ? globalThis.String(object.algorithm) : "",
+      spkiDer: isSet(object.spkiDer)
+        ? Buffer.from(bytesFromBase64(object.spkiDer))
+        : isSet(object.spki_der)
+        ? Buffer.from(bytesFromBase64(object.spki_der))
+        : Buffer.alloc(0),
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+    };
+  },
+
+  toJSON(message: TokenKey): unknown {
+    const obj: any = {};
+    if (message.kid !== "") {
+      obj.kid = message.kid;
+    }
+    if (message.algorithm !== "") {
+      obj.algorithm = message.algorithm;
+    }
+    if (message.spkiDer.length !== 0) {
+      obj.spkiDer = base64FromBytes(message.spkiDer);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TokenKey>): TokenKey {
+    return TokenKey.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TokenKey>): TokenKey {
+    const message = createBaseTokenKey();
+    message.kid = object.kid ?? "";
+    message.algorithm = object.algorithm ?? "";
+    message.spkiDer = object.spkiDer ?? Buffer.alloc(0);
+    message.source = object.source ?? "";
     return message;
   },
 };

@@ -1,0 +1,94 @@
+/**
+ * The port between Alliance and a cloud's token-issuing backend. Two implementations:
+ * `static` (built in, issues its own tokens, configured from the file) and `keystone`
+ * (a real Keystone over its v3 REST API). The node never needs to know which it has.
+ */
+import type { CatalogConfig } from '../config/types.js';
+
+/** Why a token is not valid: the reason codes of alliance.v1.InvalidReason, as strings. */
+export type InvalidReasonCode =
+  | 'malformed'
+  | 'bad-signature'
+  | 'unknown-issuer'
+  | 'expired'
+  | 'not-yet-valid'
+  | 'revoked'
+  | 'unknown-token'
+  | 'origin-unreachable';
+
+export type TokenFormat = 'uuid' | 'fernet' | 'opaque' | 'jws' | 'federation';
+
+/** Who a valid token speaks for, as its issuing cloud knows it. */
+export interface TokenIdentity {
+  userId: string;
+  userName: string;
+  /** The user's domain. */
+  domainId: string;
+  /** Empty for an unscoped or system-scoped token. */
+  projectId: string;
+  projectName: string;
+  projectDomainId: string;
+  roles: string[];
+  originCloud: string;
+  /** Keystone's audit ids: [the token's own, the chain's first] (the second only for rescoped tokens). */
+  auditIds: string[];
+  issuedAtMs: number;
+  expiresAtMs: number;
+  tokenFormat: TokenFormat;
+}
+
+export type TokenVerdict =
+  { valid: true; identity: TokenIdentity } | { valid: false; reason: InvalidReasonCode; detail: string };
+
+/** A revocation pattern as an identity source reports it (see src/revocation). */
+export interface RevocationInput {
+  /** Exactly one kind of target, or a combination Keystone emits (e.g. user + project). */
+  tokenFingerprint?: string;
+  auditId?: string;
+  auditChainId?: string;
+  userId?: string;
+  projectId?: string;
+  domainId?: string;
+  /** Tokens issued at or before this instant match. */
+  issuedBeforeMs: number;
+  reason: string;
+  /** Where it came from, e.g. "keystone-os-revoke", "keystone-notification", "static". */
+  source: string;
+  /** Keystone compares issued times at whole seconds; patterns from it keep that rule. */
+  secondGranularity?: boolean;
+}
+
+export interface IssueTokenInput {
+  userName: string;
+  password: string;
+  projectName: string;
+  /** Empty: the default domain. */
+  domainName: string;
+  format: 'opaque' | 'jws';
+}
+
+export interface IssuedToken {
+  token: string;
+  expiresAtMs: number;
+  identity: TokenIdentity;
+}
+
+export interface IdentitySource {
+  readonly kind: 'static' | 'keystone';
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /**
+   * The authority's answer for a token this cloud issued (opaque or JWS): online, with
+   * current roles. Never throws for a bad token; throws AllianceError('UNAVAILABLE') when
+   * the backend cannot be reached.
+   */
+  validateToken(token: string, signal?: AbortSignal): Promise<TokenVerdict>;
+  /** Static only; a Keystone source throws AllianceError('FAILED_PRECONDITION'). */
+  issueToken(input: IssueTokenInput): Promise<IssuedToken>;
+  /** PEM SubjectPublicKeyInfo keys that verify this cloud's JWS tokens (may be empty). */
+  jwsPublicKeys(): Promise<string[]>;
+  /** This cloud's catalog as the backend knows it; null: keep the configured one. */
+  catalog(): Promise<CatalogConfig | null>;
+  /** Revocations the backend produced (Keystone events, disabled users/projects, ...). */
+  onRevocation(listener: (revocation: RevocationInput) => void): () => void;
+}
