@@ -10,4 +10,5 @@ process.exitCode = await runCli(process.argv, {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   env: process.env,
+  stdin: process.stdin,
 });

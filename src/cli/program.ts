@@ -26,6 +26,8 @@ export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
+  /** What `-` reads (e.g. `token validate -`). Default: the process's stdin. */
+  stdin?: AsyncIterable<Uint8Array | string>;
   /** Reads "now" for relative times (`2s ago`). Default: the system clock. */
   nowMs?: () => number;
   /** Aborting ends long-running commands (`catalog watch`) cleanly, with exit code 0; for embedding and tests. */
