@@ -380,7 +380,8 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
     }
     const identity = verdict.identity;
     const facts = factsOf(identity, fingerprint);
-    // Synchronous from here to the cache write: no revocation can slip in between.
+    // A revocation applied while this evaluation awaited is seen here; one applied after it
+    // drops the cache entry, and every cache hit checks revocations again anyway.
     const pattern = revocations.isRevoked(facts);
     if (pattern)
       return invalid('revoked', `revoked: ${pattern.reason || 'by its issuing cloud'}`, negativeMs);
@@ -396,7 +397,9 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
     response.local = local.mapped
       ? { mapped: true, projectId: local.projectId, roles: local.roles, groups: [], rule: local.rule }
       : { mapped: false, projectId: '', roles: [], groups: [], rule: '' };
-    const cacheUntilMs = partial ? clock.nowMs() + negativeMs : identity.expiresAtMs;
+    const cacheUntilMs = partial
+      ? Math.min(identity.expiresAtMs, clock.nowMs() + negativeMs)
+      : identity.expiresAtMs;
     return { response, identity, facts, cacheUntilMs };
   }
 
@@ -416,7 +419,9 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
           cacheUntilMs: cached.expiresAtMs,
         };
     }
-    let pending = inFlight.get(fingerprint);
+    // Shared per (token, hint): a wrong hint's "not mine" must not answer a caller with the right one.
+    const flightKey = `${fingerprint}\n${originHint}`;
+    let pending = inFlight.get(flightKey);
     if (!pending) {
       // Concurrent validations of one token share one evaluation (one question to its issuer).
       pending = evaluate(token, fingerprint, originHint).then((evaluation) => {
@@ -429,8 +434,8 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
         }
         return evaluation;
       });
-      pending.finally(() => inFlight.delete(fingerprint)).catch(() => undefined);
-      inFlight.set(fingerprint, pending);
+      pending.finally(() => inFlight.delete(flightKey)).catch(() => undefined);
+      inFlight.set(flightKey, pending);
     }
     return pending;
   }
@@ -454,11 +459,18 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
     token: string,
     base: RevocationInput,
     localOnly: boolean,
+    explicitTime: boolean,
   ): Promise<RevocationPattern> {
     const fingerprint = tokenFingerprint(token);
-    if (localOnly) return revocations.revoke({ ...base, tokenFingerprint: fingerprint }, { localOnly: true });
     const evaluation = await evaluateCached(token, '');
     const facts = evaluation.facts;
+    // "Revoke this token" must reach it even when its issuer's clock runs ahead of ours.
+    const covering = (input: RevocationInput): RevocationInput =>
+      explicitTime || !facts
+        ? input
+        : { ...input, issuedBeforeMs: Math.max(input.issuedBeforeMs, facts.issuedAtMs) };
+    if (localOnly)
+      return revocations.revoke(covering({ ...base, tokenFingerprint: fingerprint }), { localOnly: true });
     if (!evaluation.response.valid || !facts) {
       throw new AllianceError(
         'FAILED_PRECONDITION',
@@ -473,9 +485,10 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
     }
     // By audit id, as Keystone does: the federation tokens made from it carry the same id.
     const auditId = facts.auditIds[0];
-    return revocations.revoke(auditId ? { ...base, auditId } : { ...base, tokenFingerprint: fingerprint }, {
-      localOnly: false,
-    });
+    return revocations.revoke(
+      covering(auditId ? { ...base, auditId } : { ...base, tokenFingerprint: fingerprint }),
+      { localOnly: false },
+    );
   }
 
   // Registered now, not at start: the mesh may be asked before this capability starts.
@@ -544,7 +557,7 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
       const target = request.target;
       switch (target?.$case) {
         case 'token':
-          return revokeByToken(target.value, base, request.localOnly);
+          return revokeByToken(target.value, base, request.localOnly, request.issuedBefore !== undefined);
         case 'auditId':
           return revocations.revoke({ ...base, auditId: target.value }, { localOnly: request.localOnly });
         case 'auditChainId':

@@ -76,7 +76,23 @@ export function createTokenKeys(
   });
 
   function rebuild(): void {
-    all = [...byOrigin.values()].flat();
+    // A key published by two clouds (an operator copied one cloud's key into another's key
+    // directory) cannot say which cloud issued a token: trusting either would let the wrong
+    // cloud vouch for, or revoke, the token. Such a key verifies nothing until fixed.
+    const cloudsOf = new Map<string, Set<string>>();
+    for (const key of [...byOrigin.values()].flat()) {
+      const clouds = cloudsOf.get(key.kid) ?? new Set<string>();
+      clouds.add(key.cloud);
+      cloudsOf.set(key.kid, clouds);
+    }
+    for (const [kid, clouds] of cloudsOf) {
+      if (clouds.size > 1)
+        log.error(
+          { kid, clouds: [...clouds].sort() },
+          'one token key is published by several clouds; it is not trusted',
+        );
+    }
+    all = [...byOrigin.values()].flat().filter((key) => (cloudsOf.get(key.kid)?.size ?? 0) === 1);
     byKid = new Map(all.map((k) => [k.kid, k]));
   }
 
