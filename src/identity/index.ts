@@ -7,4 +7,5 @@ export type * from './types.js';
 // The built-in identity source.
 export * from './static/index.js';
 
-// The Keystone identity source: export it here (one line, like the static one above).
+// The Keystone identity source.
+export * from './keystone/index.js';

@@ -176,6 +176,23 @@ export function verdictFromResponse(
   };
 }
 
+/** Revocation facts of a verified Keystone JWS, before its issuer has filled in the rest. */
+function claimFacts(cloud: string, claims: JwsClaims, fingerprint: string): TokenFacts {
+  return {
+    originCloud: cloud,
+    fingerprint,
+    auditIds: claims.auditIds,
+    userId: claims.userId,
+    projectId: claims.projectId,
+    domainIds: claims.domainScopeId ? [claims.domainScopeId] : [],
+    issuedAtMs: claims.issuedAtMs,
+  };
+}
+
+function revokedResponse(pattern: RevocationPattern): ValidateTokenResponse {
+  return invalidResponse('revoked', `revoked: ${pattern.reason || 'by its issuing cloud'}`);
+}
+
 export function factsOf(identity: TokenIdentity, fingerprint: string): TokenFacts {
   return {
     originCloud: identity.originCloud,
@@ -364,6 +381,19 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
           break;
         }
         ({ verdict, partial } = await completeJws(offline.cloud, token, offline.claims));
+        if (!verdict.valid) {
+          // The issuer refuses a token whose signature we verified: a revocation we hold is the
+          // more precise answer (Keystone says 404 for revoked and disabled alike).
+          const pattern = revocations.isRevoked(claimFacts(offline.cloud, offline.claims, fingerprint));
+          if (pattern) {
+            return {
+              response: revokedResponse(pattern),
+              identity: null,
+              facts: null,
+              cacheUntilMs: offline.claims.expiresAtMs,
+            };
+          }
+        }
         break;
       }
       case 'opaque':
@@ -384,7 +414,12 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
     // drops the cache entry, and every cache hit checks revocations again anyway.
     const pattern = revocations.isRevoked(facts);
     if (pattern)
-      return invalid('revoked', `revoked: ${pattern.reason || 'by its issuing cloud'}`, negativeMs);
+      return {
+        response: revokedResponse(pattern),
+        identity: null,
+        facts: null,
+        cacheUntilMs: identity.expiresAtMs,
+      };
     const local = mapIdentity(options.mapping, identity, options.cloud);
     const response = identityResponse(
       identity,
@@ -449,7 +484,7 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
     const verdict = await source.validateToken(token);
     if (!verdict.valid) return invalidResponse(verdict.reason, verdict.detail);
     const pattern = revocations.isRevoked(factsOf(verdict.identity, tokenFingerprint(token)));
-    if (pattern) return invalidResponse('revoked', `revoked: ${pattern.reason || 'by its issuing cloud'}`);
+    if (pattern) return revokedResponse(pattern);
     return identityResponse(verdict.identity);
   }
 
@@ -498,7 +533,11 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
     async start() {
       unsubscribers.push(
         revocations.onApplied((pattern) => {
-          const dropped = cache.invalidate(pattern, (p, f) => matchesToken(p, f, clock.nowMs()));
+          const dropped = cache.invalidate(
+            pattern,
+            (p, f) => matchesToken(p, f, clock.nowMs()),
+            (p) => revokedResponse(p),
+          );
           if (dropped > 0) log.debug({ revocation: pattern.id, dropped }, 'cached validations revoked');
         }),
       );

@@ -40,21 +40,29 @@ export class ValidationCache {
   }
 
   /**
-   * Drops every positive entry `pattern` matches; returns how many. A scan: revocations
-   * are rare next to validations, and this keeps the validation path free of any index upkeep.
+   * Turns every positive entry `pattern` matches into `revoked` (kept until the token would
+   * have expired); returns how many. The answer stays "revoked", not whatever the issuer says
+   * next: Keystone answers a revoked token with 404, which would read as "unknown token".
+   * A scan: revocations are rare next to validations, and this keeps the validation path free
+   * of any index upkeep.
    */
   invalidate(
     pattern: RevocationPattern,
     matches: (pattern: RevocationPattern, facts: TokenFacts) => boolean,
+    revoked: (pattern: RevocationPattern) => ValidateTokenResponse,
   ): number {
-    let dropped = 0;
+    let changed = 0;
     for (const [fingerprint, entry] of this.entries) {
       if (entry.facts && matches(pattern, entry.facts)) {
-        this.entries.delete(fingerprint);
-        dropped++;
+        this.entries.set(fingerprint, {
+          response: revoked(pattern),
+          facts: null,
+          expiresAtMs: entry.expiresAtMs,
+        });
+        changed++;
       }
     }
-    return dropped;
+    return changed;
   }
 
   get size(): number {

@@ -20,6 +20,7 @@ export class FakeBroker {
   /** When set, assertExchange fails like a conflicting declaration (406). */
   exchangeConflict = false;
   private consumer: ((msg: ConsumeMessage | null) => void) | null = null;
+  private consumingChannel: EventEmitter | null = null;
   private connection: FakeConnection | null = null;
   private tag = 0;
   private settleWaiters: (() => void)[] = [];
@@ -39,15 +40,16 @@ export class FakeBroker {
   async deliver(content: string | Buffer, routingKey = 'notifications.info'): Promise<Settled> {
     if (!this.consumer) throw new Error('nobody consumes');
     const deliveryTag = ++this.tag;
-    const before = this.settled.length;
-    const settledNow = new Promise<void>((resolve) => this.settleWaiters.push(resolve));
     this.consumer({
       content: Buffer.isBuffer(content) ? content : Buffer.from(content),
       fields: { deliveryTag, redelivered: false, exchange: 'keystone', routingKey, consumerTag: 'c' },
       properties: { contentType: 'application/json', headers: {} },
     } as unknown as ConsumeMessage);
-    while (this.settled.length === before) await settledNow;
-    return this.settled[before]!;
+    for (;;) {
+      const done = this.settled.find((s) => s.deliveryTag === deliveryTag);
+      if (done) return done;
+      await new Promise<void>((resolve) => this.settleWaiters.push(resolve));
+    }
   }
 
   /** The broker closes the connection (restart, network loss). */
@@ -58,8 +60,16 @@ export class FakeBroker {
     c?.emitClose();
   }
 
-  setConsumer(fn: ((msg: ConsumeMessage | null) => void) | null): void {
+  setConsumer(fn: ((msg: ConsumeMessage | null) => void) | null, channel: EventEmitter | null = null): void {
     this.consumer = fn;
+    this.consumingChannel = channel;
+  }
+
+  /** The broker closes the consuming channel only (a channel-level error), the connection stays. */
+  closeChannel(): void {
+    const ch = this.consumingChannel;
+    this.setConsumer(null);
+    ch?.emit('close');
   }
 
   settle(s: Settled): void {
@@ -129,7 +139,7 @@ class FakeChannel extends EventEmitter {
 
   async consume(queue: string, fn: (msg: ConsumeMessage | null) => void, options: { noAck: boolean }) {
     this.broker.declarations.push(`consume ${queue} noAck=${options.noAck}`);
-    this.broker.setConsumer(fn);
+    this.broker.setConsumer(fn, this);
     return { consumerTag: 'c' };
   }
 

@@ -134,6 +134,13 @@ export function createAmqpConsumer(
       await channel.prefetch(options.prefetch);
       const ch = channel;
       await ch.consume(options.queue, (msg) => onDelivery(conn, ch, msg), { noAck: false });
+      // A channel-level error (e.g. a broker-side 406) closes only the channel: without this the
+      // connection would stay up and consume nothing. Start over on a fresh connection instead.
+      ch.on('close', () => {
+        if (stopped || connection !== conn) return;
+        log.warn(where, 'AMQP channel closed; reconnecting');
+        void conn.close().catch(() => undefined);
+      });
       consuming = true;
       backoffMs = options.reconnectBackoffMinMs;
       log.info(where, 'consuming AMQP messages');
@@ -222,6 +229,17 @@ export function createAmqpConsumer(
     }
   }
 
+  /** `promise` settled, or `ms` passed: a broker that never answers close-ok must not hang stop(). */
+  function boundedWait(promise: Promise<unknown>, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = deps.clock.setTimer(ms, resolve);
+      promise.then(
+        () => (timer.cancel(), resolve()),
+        () => (timer.cancel(), resolve()),
+      );
+    });
+  }
+
   return {
     async start() {
       if (!stopped) return;
@@ -240,7 +258,7 @@ export function createAmqpConsumer(
       const conn = connection;
       connection = null;
       consuming = false;
-      if (conn) await conn.close().catch(() => undefined);
+      if (conn) await boundedWait(conn.close(), options.connectTimeoutMs);
       await tail;
     },
     isConsuming: () => consuming,

@@ -19,11 +19,10 @@
  *   domain disabled, role assignment removed (notifications.ts, amqp-consumer.ts).
  */
 import type { Logger } from 'pino';
-import type { KeystoneIdentityConfig } from '../../config/types.js';
+import type { CatalogConfig, KeystoneIdentityConfig } from '../../config/types.js';
 import type { Clock, Timer } from '../../lib/clock.js';
 import { AllianceError, errorMessage } from '../../lib/errors.js';
 import { fingerprint } from '../../lib/fingerprint.js';
-import type { CatalogConfig } from '../../config/types.js';
 import type { IdentitySource, RevocationInput, TokenVerdict } from '../types.js';
 import { createAmqpConsumer, defaultAmqpConsumerTiming } from './amqp-consumer.js';
 import type { AmqpConsumer, AmqpConsumerDeps, AmqpMessage, AmqpOutcome } from './amqp-consumer.js';
@@ -39,7 +38,7 @@ import {
   planNotification,
   projectDisabled,
 } from './notifications.js';
-import type { NotificationAction } from './notifications.js';
+import type { NotificationAction, OsloNotification } from './notifications.js';
 import { createRevocationPoller } from './revocation-poller.js';
 import type { RevocationPoller } from './revocation-poller.js';
 import {
@@ -145,12 +144,11 @@ export function createKeystoneIdentity(
     : null;
 
   async function handleNotification(message: AmqpMessage): Promise<AmqpOutcome> {
+    let notification: OsloNotification;
     let action: NotificationAction;
-    let eventType = '';
     try {
-      const n = parseOsloNotification(message.content);
-      eventType = n.eventType;
-      action = planNotification(n);
+      notification = parseOsloNotification(message.content);
+      action = planNotification(notification);
     } catch (err) {
       if (!(err instanceof MalformedNotification)) throw err;
       log.warn(
@@ -163,7 +161,18 @@ export function createKeystoneIdentity(
       await applyNotification(action);
       return 'ack';
     } catch (err) {
-      log.warn({ eventType, err: errorMessage(err) }, 'Keystone notification not handled yet; will retry');
+      if (err instanceof ForbiddenLookup) {
+        // Asking again cannot help until the account gets the role, and would hold up the queue.
+        log.error(
+          { eventType: notification.eventType, messageId: notification.messageId, err: err.message },
+          'service account may not read what a Keystone notification is about; notification dropped',
+        );
+        return 'ack';
+      }
+      log.warn(
+        { eventType: notification.eventType, messageId: notification.messageId, err: errorMessage(err) },
+        'Keystone notification not handled yet; will retry',
+      );
       return 'requeue';
     }
   }
@@ -216,6 +225,10 @@ export function createKeystoneIdentity(
   async function readResource(path: string, key: string | null): Promise<Record<string, unknown> | null> {
     const res = await client.request(path, { scope: 'lookup' });
     if (res.status === 404) return null;
+    if (res.status === 403)
+      throw new ForbiddenLookup(
+        `Keystone answered GET ${path} with HTTP 403 (grant the service user role reader on the system)`,
+      );
     if (res.status !== 200)
       throw new AllianceError('UNAVAILABLE', `Keystone answered GET ${path} with HTTP ${res.status}`);
     const resource = key === null ? res.body : isObject(res.body) ? res.body[key] : undefined;
@@ -353,4 +366,12 @@ export function createKeystoneIdentity(
       };
     },
   };
+}
+
+/** The service account lacks the role to read a resource: not transient. */
+class ForbiddenLookup extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ForbiddenLookup';
+  }
 }

@@ -28,6 +28,11 @@ export const keystoneResponseBytesMax = 16 * 1024 * 1024;
 const serviceTokenRefreshMarginMaxMs = 5 * 60_000;
 /** After the service account turned out to have no system role, how long before trying again. */
 const systemScopeRetryMs = 10 * 60_000;
+/**
+ * After Keystone refused the service account's password, how long callers get that answer without
+ * a new attempt: a wrong password must not turn every validation into a bcrypt check at Keystone.
+ */
+const serviceAuthFailureHoldMs = 5_000;
 
 export type ServiceScope = 'project' | 'lookup';
 
@@ -79,6 +84,7 @@ export function createKeystoneClient(
   const log = deps.log;
   const cached = new Map<TokenScope, CachedToken>();
   const pending = new Map<TokenScope, Promise<CachedToken>>();
+  const refused = new Map<TokenScope, { error: ServiceAuthError; untilMs: number }>();
   let systemScopeRetryAtMs = 0;
 
   async function send(path: string, request: KeystoneRequest, authToken: string | null) {
@@ -166,14 +172,23 @@ export function createKeystoneClient(
   }
 
   function serviceToken(scope: TokenScope): Promise<CachedToken> {
+    const nowMs = deps.clock.nowMs();
     const current = cached.get(scope);
-    if (current && deps.clock.nowMs() < current.refreshAtMs) return Promise.resolve(current);
+    if (current && nowMs < current.refreshAtMs) return Promise.resolve(current);
+    const failure = refused.get(scope);
+    if (failure && nowMs < failure.untilMs) return Promise.reject(failure.error);
     let p = pending.get(scope);
     if (!p) {
       p = authenticate(scope)
         .then((t) => {
           cached.set(scope, t);
+          refused.delete(scope);
           return t;
+        })
+        .catch((err: unknown) => {
+          if (err instanceof ServiceAuthError && (err.status === 401 || err.status === 403))
+            refused.set(scope, { error: err, untilMs: deps.clock.nowMs() + serviceAuthFailureHoldMs });
+          throw err;
         })
         .finally(() => pending.delete(scope));
       pending.set(scope, p);

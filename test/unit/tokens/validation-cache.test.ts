@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ValidateTokenResponse } from '../../../src/gen/alliance/v1/tokens.js';
 import { matchesToken } from '../../../src/revocation/index.js';
 import type { RevocationPattern, TokenFacts } from '../../../src/revocation/index.js';
+import { invalidResponse } from '../../../src/tokens/index.js';
 import { ValidationCache } from '../../../src/tokens/validation-cache.js';
 import type { CachedValidation } from '../../../src/tokens/validation-cache.js';
 import { fixedNowMs } from './jws-helpers.js';
@@ -67,6 +68,13 @@ const matches = (p: RevocationPattern, f: TokenFacts): boolean => matchesToken(p
 function held(cache: ValidationCache, fingerprints: string[], atMs = nowMs): string[] {
   return fingerprints.filter((f) => cache.get(f, atMs) !== undefined);
 }
+
+/** The fingerprints whose cached answer is still "valid". */
+function validHeld(cache: ValidationCache, fingerprints: string[], atMs = nowMs): string[] {
+  return fingerprints.filter((f) => cache.get(f, atMs)?.response.valid === true);
+}
+
+const revoked = (p: RevocationPattern) => invalidResponse('revoked', `revoked: ${p.reason}`);
 
 describe('ValidationCache: bound and expiry', () => {
   it('returns what was stored, until its expiry instant', () => {
@@ -139,15 +147,28 @@ describe('ValidationCache: invalidation by a revocation', () => {
     ],
     ['another cloud’s user', { userId: 'u-alice', originCloud: 'cloud-c' }, []],
     ['an expired pattern', { userId: 'u-alice', expiresAtMs: nowMs }, []],
-  ])('drops exactly what %s matches', (_name, targets, dropped) => {
-    const cache = filled();
-    expect(cache.invalidate(pattern(targets), matches)).toBe(dropped.length);
-    expect(held(cache, all)).toEqual(all.filter((f) => !dropped.includes(f)));
-  });
+  ])(
+    'turns exactly what %s matches into "revoked", kept until the token expires',
+    (_name, targets, revokedOnes) => {
+      const cache = filled();
+      const revocation = pattern(targets);
+      expect(cache.invalidate(revocation, matches, revoked)).toBe(revokedOnes.length);
+      // The negative entry `refused` never was "valid"; the rest stay valid unless matched.
+      expect(validHeld(cache, all)).toEqual(all.filter((f) => f !== 'refused' && !revokedOnes.includes(f)));
+      for (const f of revokedOnes) {
+        expect(cache.get(f, nowMs)).toEqual({
+          response: revoked(revocation),
+          facts: null,
+          expiresAtMs: expect.any(Number),
+        });
+      }
+    },
+  );
 
-  it('never drops a negative answer, even one whose fingerprint the pattern names', () => {
+  it('never changes a negative answer, even one whose fingerprint the pattern names', () => {
     const cache = filled();
-    expect(cache.invalidate(pattern({ tokenFingerprint: 'refused' }), matches)).toBe(0);
-    expect(held(cache, ['refused'])).toEqual(['refused']);
+    const before = cache.get('refused', nowMs);
+    expect(cache.invalidate(pattern({ tokenFingerprint: 'refused' }), matches, revoked)).toBe(0);
+    expect(cache.get('refused', nowMs)).toEqual(before);
   });
 });

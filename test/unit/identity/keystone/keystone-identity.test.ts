@@ -143,6 +143,24 @@ describe('validateToken', () => {
     expect(h.logText()).not.toContain('wrong');
   });
 
+  it('does not ask Keystone again for 5 s after it refused the service password', async () => {
+    h = await createHarness({
+      serviceUser: {
+        name: 'alliance',
+        password: 'wrong',
+        domainId: 'default',
+        projectName: 'service',
+        projectDomainId: 'default',
+      },
+    });
+    await h.source.validateToken(fernetToken).catch(() => undefined);
+    await h.source.validateToken(fernetToken).catch(() => undefined);
+    expect(h.fake.authCount()).toBe(1);
+    h.clock.advance(5_000);
+    expect((await rejection(h.source.validateToken(fernetToken))).code).toBe('UNAVAILABLE');
+    expect(h.fake.authCount()).toBe(2);
+  });
+
   it("throws DEADLINE_EXCEEDED when the caller's signal aborts", async () => {
     h = await createHarness({ requestTimeoutMs: 5_000 });
     h.fake.tokens.set(fernetToken, alice);
