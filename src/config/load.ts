@@ -221,6 +221,15 @@ function toNodeConfig(raw: RawConfig, baseDir: string, problems: ConfigProblem[]
       originTimeoutMs: raw.tokens.originTimeoutMs,
       revocationRetentionMs: raw.tokens.revocationRetentionMs,
     },
+    // The events section's YAML schema lands with the events capability; until then the defaults.
+    events: {
+      expectedSubscribers: [],
+      windowMax: 64,
+      retryBackoffMinMs: 1_000,
+      retryBackoffMaxMs: 60_000,
+      attemptsMax: 5,
+      retentionMs: 7 * 24 * 3600 * 1000,
+    },
     log: { level: raw.log.level },
   };
 }

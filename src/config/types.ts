@@ -142,6 +142,25 @@ export interface TokensConfig {
   revocationRetentionMs: number;
 }
 
+/** Delivery of account-state events and meter records to this cloud's services. */
+export interface EventsConfig {
+  /**
+   * Subscribers this cloud expects to handle every event (e.g. nova, neutron): they receive
+   * every event since the node first started, and an event counts as handled in this cloud
+   * when all of them acked it. Any other subscriber name starts from its first Subscribe.
+   */
+  expectedSubscribers: string[];
+  /** Deliveries one subscriber may hold unacknowledged; the stream waits beyond it. */
+  windowMax: number;
+  /** A failed delivery is retried after a backoff from min to max, doubling. */
+  retryBackoffMinMs: number;
+  retryBackoffMaxMs: number;
+  /** After this many failed attempts a delivery is parked (a visible dead letter). */
+  attemptsMax: number;
+  /** Events expire from every node this long after publication. */
+  retentionMs: number;
+}
+
 export interface NodeConfig {
   federation: string;
   cloud: string;
@@ -167,5 +186,6 @@ export interface NodeConfig {
   identity: IdentityConfig;
   mapping: MappingRule[];
   tokens: TokensConfig;
+  events: EventsConfig;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
 }

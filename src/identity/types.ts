@@ -58,6 +58,23 @@ export interface RevocationInput {
   secondGranularity?: boolean;
 }
 
+/**
+ * An account-state change the backend reported (a Keystone notification, or the built-in
+ * source's own admin action), for the events capability to deliver to every cloud's services.
+ */
+export interface AccountEvent {
+  /** One of the account event types of src/events (e.g. "identity.project.deleted"). */
+  type: string;
+  /** The id of the user, project or domain it is about. */
+  subject: string;
+  /** When it happened, at the backend. */
+  timeMs: number;
+  /** Details: ids, names, the domain a project was in, the role removed, ... */
+  data: Record<string, unknown>;
+  /** A stable id from the backend (e.g. the oslo message id), so a redelivery is recognised. */
+  sourceId: string;
+}
+
 export interface IssueTokenInput {
   userName: string;
   password: string;
@@ -91,4 +108,10 @@ export interface IdentitySource {
   catalog(): Promise<CatalogConfig | null>;
   /** Revocations the backend produced (Keystone events, disabled users/projects, ...). */
   onRevocation(listener: (revocation: RevocationInput) => void): () => void;
+  /**
+   * Account-state changes. The source acknowledges the change to its backend (e.g. acks the
+   * RabbitMQ message) only after every listener's promise resolved, so a listener that stores
+   * the event durably before resolving makes the hand-over lossless.
+   */
+  onAccountEvent(listener: (event: AccountEvent) => Promise<void>): () => void;
 }

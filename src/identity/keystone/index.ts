@@ -353,6 +353,9 @@ export function createKeystoneIdentity(
       }
     },
 
+    // Account events from notifications land with the events capability.
+    onAccountEvent: () => () => undefined,
+
     onRevocation(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -520,6 +520,9 @@ export function createStaticIdentity(
       return null;
     },
 
+    // The built-in source reports no account events yet (disables arrive as revocations).
+    onAccountEvent: () => () => undefined,
+
     onRevocation(listener) {
       listeners.add(listener);
       return () => {

@@ -16,6 +16,7 @@ describe('the embedded descriptor set', () => {
       (bytes) => summarizeFileDescriptor(bytes).name,
     );
     expect([...names].sort()).toEqual([
+      'alliance/peer/v1/events.proto',
       'alliance/peer/v1/mesh.proto',
       'alliance/v1/admin.proto',
       'alliance/v1/catalog.proto',

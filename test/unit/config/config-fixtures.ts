@@ -22,7 +22,7 @@ export const minimalRaw = {
 } satisfies RawConfigInput;
 
 /** The identity, mapping and tokens of a file that has none of those keys: the documented defaults. */
-export const defaultIdentityMappingTokens: Pick<NodeConfig, 'identity' | 'mapping' | 'tokens'> = {
+export const defaultIdentityMappingTokens: Pick<NodeConfig, 'identity' | 'mapping' | 'tokens' | 'events'> = {
   identity: {
     kind: 'static',
     domains: [{ id: 'default', name: 'Default' }],
@@ -36,6 +36,14 @@ export const defaultIdentityMappingTokens: Pick<NodeConfig, 'identity' | 'mappin
     negativeCacheMs: 5000,
     originTimeoutMs: 2000,
     revocationRetentionMs: 90_000_000,
+  },
+  events: {
+    expectedSubscribers: [],
+    windowMax: 64,
+    retryBackoffMinMs: 1_000,
+    retryBackoffMaxMs: 60_000,
+    attemptsMax: 5,
+    retentionMs: 604_800_000,
   },
 };
 

@@ -184,6 +184,7 @@ const fullConfig: NodeConfig = {
     originTimeoutMs: 1500,
     revocationRetentionMs: 7_200_000,
   },
+  events: defaultIdentityMappingTokens.events,
   log: { level: 'debug' },
 };
 

@@ -104,6 +104,10 @@ export class FakeIdentity implements IdentitySource {
     return null;
   }
 
+  onAccountEvent(): () => void {
+    return () => undefined;
+  }
+
   onRevocation(): () => void {
     return () => undefined;
   }
