@@ -21,12 +21,12 @@ import { AdminService, GetStatusRequest, GetStatusResponse } from '../src/gen/al
 import { CatalogService, ListRegionsRequest, ListRegionsResponse } from '../src/gen/alliance/v1/catalog.js';
 import { localAddressOf, spawnAllianceNode, waitUntilServing } from './lib/alliance-process.js';
 import type { BenchContext, Benchmark, BenchResult } from './lib/benchmark.js';
-import { processCpuMs, spawnChild, stopAll, type BenchChild } from './lib/child-process.js';
+import { processCpuMs, stopAll, type BenchChild } from './lib/child-process.js';
 import { runClosedLoop } from './lib/closed-loop.js';
+import { startEchoServer } from './lib/echo-server-process.js';
 import { echoPath } from './lib/echo-service.js';
 import { round3 } from './lib/latency-summary.js';
 import { openChannel, rawUnary } from './lib/local-channel.js';
-import { assertBuilt, echoServerJs } from './lib/paths.js';
 import { allocatePorts } from './lib/ports.js';
 import { makeTempDir, removeTempDir } from './lib/temp-dir.js';
 
@@ -205,36 +205,4 @@ async function measure(
     serverCpuUsPerCall:
       serverCpuMs === null || successes === 0 ? null : round3((1000 * serverCpuMs) / successes),
   };
-}
-
-async function startEchoServer(): Promise<{ child: BenchChild; port: number }> {
-  assertBuilt(echoServerJs);
-  let settle: { resolve: (port: number) => void; reject: (err: Error) => void } | null = null;
-  const port = new Promise<number>((resolve, reject) => {
-    settle = { resolve, reject };
-  });
-  // A promise settles once: whichever of port, exit or timeout comes first wins.
-  const child = spawnChild({
-    name: 'echo-server',
-    script: echoServerJs,
-    onStdoutLine: (line) => {
-      const parsed = JSON.parse(line) as { port?: unknown };
-      if (typeof parsed.port === 'number') settle?.resolve(parsed.port);
-    },
-  });
-  const timer = setTimeout(
-    () => settle?.reject(new Error(`echo server printed no port within ${serverStartTimeoutMs} ms`)),
-    serverStartTimeoutMs,
-  );
-  void child.exited.then((code) =>
-    settle?.reject(new Error(`echo server exited (${code}) before listening:\n${child.outputTail()}`)),
-  );
-  try {
-    return { child, port: await port };
-  } catch (err) {
-    await child.stop();
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
 }

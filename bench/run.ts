@@ -7,12 +7,21 @@
  * docs/PERFORMANCE.md describes each benchmark and the figures measured.
  */
 import type { BenchResult, Benchmark } from './lib/benchmark.js';
-import { stopLiveChildren } from './lib/child-process.js';
+import { stopLiveChildren, terminateLiveChildrenNow } from './lib/child-process.js';
 import { removeLiveTempDirs } from './lib/temp-dir.js';
 import { localApiBenchmark } from './local-api.js';
 import { meshConvergenceBenchmark } from './mesh-convergence.js';
+import { revocationPropagationBenchmark } from './revocation-propagation.js';
+import { validateTokenKeystoneBenchmark } from './validate-token-keystone.js';
+import { validateTokenBenchmark } from './validate-token.js';
 
-const benchmarks: readonly Benchmark[] = [localApiBenchmark, meshConvergenceBenchmark];
+const benchmarks: readonly Benchmark[] = [
+  localApiBenchmark,
+  meshConvergenceBenchmark,
+  validateTokenBenchmark,
+  validateTokenKeystoneBenchmark,
+  revocationPropagationBenchmark,
+];
 
 function usage(): string {
   return [
@@ -21,7 +30,7 @@ function usage(): string {
     '  --quick   short durations and one repetition: a smoke test, not a measurement',
     '',
     'benchmarks:',
-    ...benchmarks.map((b) => `  ${b.name.padEnd(18)} ${b.description}`),
+    ...benchmarks.map((b) => `  ${b.name.padEnd(24)} ${b.description}`),
     '',
   ].join('\n');
 }
@@ -72,6 +81,13 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   return 0;
 }
+
+// A run that dies (an uncaught error, e.g. EPIPE when its output is piped into `head`) must not
+// leave node processes or temporary directories behind either; a normal end has stopped them all.
+process.on('exit', () => {
+  terminateLiveChildrenNow();
+  removeLiveTempDirs();
+});
 
 // An interrupted run must not leave node processes or temporary directories behind.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -29,12 +29,22 @@ export function localAddressOf(cloud: DevCloud): string {
   return `127.0.0.1:${cloud.ports.local}`;
 }
 
+/**
+ * Extra node flags for every node process, from ALLIANCE_BENCH_NODE_FLAGS (space-separated), e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the nodes (Node refuses --cpu-prof in
+ * NODE_OPTIONS). Empty by default.
+ */
+function nodeFlagsFromEnv(): string[] {
+  return (process.env.ALLIANCE_BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+}
+
 export function spawnAllianceNode(cloud: DevCloud): BenchChild {
   assertBuilt(allianceMainJs);
   return spawnChild({
     name: cloud.cloud,
     script: allianceMainJs,
     args: ['serve', '--config', cloud.configPath],
+    nodeFlags: nodeFlagsFromEnv(),
   });
 }
 

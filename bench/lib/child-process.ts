@@ -17,6 +17,8 @@ export interface ChildOptions {
   name: string;
   script: string;
   args?: readonly string[];
+  /** Node's own flags, before the script (e.g. `--cpu-prof`). */
+  nodeFlags?: readonly string[];
   cwd?: string;
   /** Called with each stdout line (e.g. to read a port the child prints). */
   onStdoutLine?: (line: string) => void;
@@ -38,12 +40,18 @@ export interface BenchChild {
 
 /** Every child still running, so an interrupted run can stop them all (bench/run.ts). */
 const liveChildren = new Set<BenchChild>();
+/** Sends SIGTERM at once, without waiting: the last resort when this process exits. */
+const terminators = new Map<BenchChild, () => void>();
 
 export function spawnChild(options: ChildOptions): BenchChild {
-  const child: ChildProcess = spawn(process.execPath, [options.script, ...(options.args ?? [])], {
-    cwd: options.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(options.nodeFlags ?? []), options.script, ...(options.args ?? [])],
+    {
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const spawnedAtNs = process.hrtime.bigint();
   if (child.pid === undefined) throw new Error(`cannot spawn ${options.name} (${options.script})`);
   const pid = child.pid;
@@ -105,13 +113,25 @@ export function spawnChild(options: ChildOptions): BenchChild {
     },
   };
   liveChildren.add(handle);
-  void exited.then(() => liveChildren.delete(handle));
+  terminators.set(handle, () => child.kill('SIGTERM'));
+  void exited.then(() => {
+    liveChildren.delete(handle);
+    terminators.delete(handle);
+  });
   return handle;
 }
 
 /** Stops every child this process started that is still running (an interrupted run). */
 export async function stopLiveChildren(): Promise<void> {
   await stopAll([...liveChildren]);
+}
+
+/**
+ * Sends SIGTERM to every child still running, synchronously: for a `process.on('exit')` hook,
+ * so that a run that dies (e.g. EPIPE on stdout when piped into `head`) leaves no node behind.
+ */
+export function terminateLiveChildrenNow(): void {
+  for (const terminate of terminators.values()) terminate();
 }
 
 /** Stops every child in parallel; never rejects (used in `finally`). */

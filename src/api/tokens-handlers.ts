@@ -10,6 +10,8 @@ import { revocationToProto } from '../revocation/index.js';
 import type { Tokens } from '../tokens/index.js';
 import { unary } from './handlers.js';
 
+const passwordBytesMax = 4096;
+
 /** DNS label-ish ids, as cloud ids are. */
 const namesBytesMax = 255;
 
@@ -31,7 +33,9 @@ export function createTokensHandlers({ tokens, log }: { tokens: Tokens; log: Log
 
     issueToken: unary(log, async (request) => {
       required('user_name', request.userName);
-      required('password', request.password);
+      // Passwords may be as long as the configuration allows (configBounds.passwordLengthMax).
+      if (request.password === '') throw invalidArgument('password is required');
+      checkLength('password', request.password, passwordBytesMax);
       required('project_name', request.projectName);
       checkLength('domain_name', request.domainName);
       const format = request.format || 'opaque';

@@ -333,7 +333,12 @@ export function renderValidation(response: ValidateTokenResponse): string {
     const detail = response.detail.trim();
     return `invalid: ${invalidReasonCode(response.reason)}${detail === '' ? '' : ` (${detail})`}\n`;
   }
-  return `valid\n${renderFields(identityFields(response.identity, response.local))}`;
+  const fields = identityFields(response.identity, response.local);
+  // The "no mapping rule" explanation is already the Local authorization line; any other
+  // detail (e.g. "verified offline; names and roles unknown") says why a field reads "-".
+  const detail = response.detail.trim();
+  if (detail !== '' && !detail.startsWith('valid identity; no mapping rule')) fields.push(['Note', detail]);
+  return `valid\n${renderFields(fields)}`;
 }
 
 function identityFields(

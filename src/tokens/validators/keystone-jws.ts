@@ -62,6 +62,17 @@ export function createKeystoneJwsVerifier(options: {
 }): KeystoneJwsVerifier {
   /** fingerprint → kid of the key that verified it. */
   const hints = new Map<string, string>();
+  /**
+   * user id (`sub`) → kid of the key that last verified one of its tokens: a user's tokens
+   * come from one cloud, so a fresh token of a known user costs one verification, not one
+   * per published key.
+   */
+  const userHints = new Map<string, string>();
+
+  const remember = (map: Map<string, string>, key: string, kid: string): void => {
+    if (map.size >= options.hintsMax) map.delete(map.keys().next().value as string);
+    map.set(key, kid);
+  };
 
   const verifies = (jws: JwsParts, key: VerificationKey): boolean =>
     verify(
@@ -72,13 +83,21 @@ export function createKeystoneJwsVerifier(options: {
     );
 
   function findKey(jws: JwsParts, fingerprint: string): VerificationKey | undefined {
-    const hinted = hints.get(fingerprint);
-    const hintedKey = hinted === undefined ? undefined : options.byKid(hinted);
-    if (hintedKey && verifies(jws, hintedKey)) return hintedKey;
-    const found = options.keys().find((key) => verifies(jws, key));
+    const user = typeof jws.payload.sub === 'string' ? jws.payload.sub : '';
+    const tried = new Set<string>();
+    for (const kid of [hints.get(fingerprint), userHints.get(user)]) {
+      const hinted = kid === undefined || tried.has(kid) ? undefined : options.byKid(kid);
+      if (!hinted) continue;
+      tried.add(hinted.kid);
+      if (verifies(jws, hinted)) {
+        remember(hints, fingerprint, hinted.kid);
+        return hinted;
+      }
+    }
+    const found = options.keys().find((key) => !tried.has(key.kid) && verifies(jws, key));
     if (found) {
-      if (hints.size >= options.hintsMax) hints.delete(hints.keys().next().value as string);
-      hints.set(fingerprint, found.kid);
+      remember(hints, fingerprint, found.kid);
+      if (user) remember(userHints, user, found.kid);
     }
     return found;
   }
