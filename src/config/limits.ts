@@ -32,6 +32,13 @@ const limitValues = {
   tokenBytesMax: 8 * 1024,
   /** Validated tokens remembered in memory (positive and negative answers); oldest dropped first. */
   validationCacheEntriesMax: 100_000,
+  /** (cloud, user, project) grants remembered for fresh Keystone JWS tokens; oldest dropped first. */
+  roleCacheEntriesMax: 100_000,
+  /**
+   * How long a remembered grant is used: removals and disables revoke it at once; this bounds
+   * how long a newly added role can go unseen (keystonemiddleware caches for 300 s).
+   */
+  roleCacheTtlMs: 300_000,
   /** Issuer certificates of federation tokens remembered once verified. */
   issuerCertificatesMax: 10_000,
   /** Filter strings in catalog requests. */
@@ -74,6 +81,61 @@ const limitValues = {
    * locally, a rejected and counted record from a peer), never silently dropped.
    */
   revocationsPerCloudMax: 250_000,
+  /**
+   * The JSON data of one event (its encoded google.protobuf.Struct). Keystone's notification
+   * payloads are a few hundred bytes and a meter record about as much; 64 KiB leaves room for rich
+   * provisioning specs while every node keeps every event for the retention time, so a document
+   * belongs in a store the event points at, not in the event.
+   */
+  eventDataBytesMax: 64 * 1024,
+  /** An event's subject (a project, user or domain id; Keystone's are 64 characters) and its other ids. */
+  eventSubjectBytesMax: 255,
+  /** The detail of an ack: a sentence for operators (why it failed), shown in GetEventStatus. */
+  eventAckDetailBytesMax: 1024,
+  /**
+   * Events held from one cloud. A week of a large cloud's account changes is thousands; beyond a
+   * million, events arrive faster than the retention lets them go (meter records at thousands a
+   * second): the retention is too long for that rate. Each event costs a few hundred bytes of
+   * memory at every node. Beyond it an event is refused (RESOURCE_EXHAUSTED at Publish, a rejected
+   * and counted record from a peer); a received batch may overshoot by one frame.
+   */
+  eventsPerCloudMax: 1_000_000,
+  /**
+   * Longest time an event is kept (config events.retentionMs, and what a peer's event may ask
+   * for): a month covers a cloud that is down over a long holiday; beyond it, a subscriber that
+   * far behind needs a resynchronisation, not a replay.
+   */
+  eventRetentionMsMax: 31 * 24 * 3600 * 1000,
+  /**
+   * Subscriber names one node delivers to (the expected ones and any other that subscribed). Each
+   * event applied here costs one delivery row per subscriber, so the fan-out is bounded; real
+   * clouds run a handful of services.
+   */
+  subscribersMax: 256,
+  /** Subscribers one cloud may expect (config events.expectedSubscribers): every one must ack every event. */
+  expectedSubscribersMax: 64,
+  /**
+   * Largest events.windowMax: unacked deliveries one stream may hold. Past a thousand, a subscriber
+   * that crashes gets that many events again (at-least-once) for no gain in throughput.
+   */
+  eventWindowMax: 1024,
+  /**
+   * Entries of one receipt record (failed, parked and skipped events, and events acked out of
+   * order). At ~80 bytes each it stays near 100 KB, well under recordPayloadBytesMax; beyond it a
+   * receipt claims less than it could (an event shows as not acked yet), never more.
+   */
+  receiptOutcomesMax: 1000,
+  /**
+   * How long acks gather before the receipts they change are published: thousands of acks cost a
+   * handful of records, and the origin sees an outcome this much later.
+   */
+  receiptFlushIntervalMs: 200,
+  /**
+   * Events are delivered in origin order, so one received above a gap in its origin's versions
+   * waits for the gap to close. Anti-entropy closes such gaps without telling the topic, so a
+   * subscriber with events waiting behind a gap looks again after this long.
+   */
+  eventGapRecheckMs: 500,
 };
 
 /** Numbers, not literal types, so tests may pass smaller limits where a function takes them. */

@@ -39,6 +39,7 @@ import { mapIdentity } from './mapping.js';
 import { parseToken } from './token-format.js';
 import { createTokenKeys } from './token-keys.js';
 import type { TokenKeys } from './token-keys.js';
+import { RoleCache } from './role-cache.js';
 import { ValidationCache } from './validation-cache.js';
 import { createKeystoneJwsVerifier } from './validators/keystone-jws.js';
 import type { JwsClaims } from './validators/keystone-jws.js';
@@ -209,6 +210,7 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
   const { identity: source, revocations, clock, mesh } = deps;
   const log = deps.log.child({ component: 'tokens' });
   const cache = new ValidationCache(limits.validationCacheEntriesMax);
+  const roles = new RoleCache(limits.roleCacheEntriesMax, limits.roleCacheTtlMs);
   const inFlight = new Map<string, Promise<Evaluation>>();
   const keys: TokenKeys = createTokenKeys(
     { mesh, identity: source, clock, log },
@@ -321,6 +323,21 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
     token: string,
     claims: JwsClaims,
   ): Promise<{ verdict: TokenVerdict; partial: boolean }> {
+    const known = roles.get(cloud, claims.userId, claims.projectId, clock.nowMs());
+    if (known) {
+      const identity: TokenIdentity = {
+        ...known,
+        roles: [...known.roles],
+        userId: claims.userId,
+        projectId: claims.projectId,
+        originCloud: cloud,
+        auditIds: claims.auditIds,
+        issuedAtMs: claims.issuedAtMs,
+        expiresAtMs: claims.expiresAtMs,
+        tokenFormat: 'jws',
+      };
+      return { verdict: { valid: true, identity }, partial: false };
+    }
     try {
       const verdict = await askIssuer(cloud, token);
       if (verdict.valid && verdict.identity.userId !== claims.userId) {
@@ -329,7 +346,10 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
           partial: false,
         };
       }
-      if (verdict.valid) verdict.identity.tokenFormat = 'jws';
+      if (verdict.valid) {
+        verdict.identity.tokenFormat = 'jws';
+        roles.set(verdict.identity, clock.nowMs());
+      }
       return { verdict, partial: false };
     } catch (err) {
       if (!isUnreachable(err)) throw err;
@@ -538,7 +558,10 @@ export function createTokens(deps: TokensDeps, options: TokensOptions): Tokens {
             (p, f) => matchesToken(p, f, clock.nowMs()),
             (p) => revokedResponse(p),
           );
-          if (dropped > 0) log.debug({ revocation: pattern.id, dropped }, 'cached validations revoked');
+          const grants = roles.invalidate(pattern, (p, f) => matchesToken(p, f, clock.nowMs()));
+          if (dropped + grants > 0) {
+            log.debug({ revocation: pattern.id, dropped, grants }, 'cached validations revoked');
+          }
         }),
       );
       await keys.start();
