@@ -57,10 +57,13 @@ export function createIdentityAdminHandlers({
   return {
     setUserEnabled: unary(log, async (request): Promise<SetUserEnabledResponse> => {
       const result = staticIdentity().setUserEnabled(request.user, request.enabled);
+      // Answer once the account event is handed over (stored by the events capability).
+      await result.accountEvent;
       return { user: userMessage(result.user), revocation: await published(result.revocation) };
     }),
     setProjectEnabled: unary(log, async (request): Promise<SetProjectEnabledResponse> => {
       const result = staticIdentity().setProjectEnabled(request.project, request.enabled);
+      await result.accountEvent;
       return {
         projectId: result.project.id,
         enabled: result.project.enabled,

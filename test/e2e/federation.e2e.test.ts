@@ -166,15 +166,25 @@ describe('with real Keystones', () => {
       mapped: true,
     });
 
-    // With cloud-b's node down, a new JWS token still verifies: the signature is checked
-    // offline with the keys the mesh distributed; only names and roles are unknown.
-    const second = await keystoneB.issue('admin', lab.b.adminPassword, { projectName: 'admin' });
+    // With cloud-b's node down, new JWS tokens still verify: the signature is checked offline
+    // with the keys the mesh distributed. A user already seen keeps its remembered names and
+    // roles; a user never seen is valid with names and roles unknown, and the answer says so.
+    const sameUser = await keystoneB.issue('admin', lab.b.adminPassword, { projectName: 'admin' });
+    const stranger = await keystoneB.projectWithMember('e2e-offline');
+    const strangerToken = await keystoneB.issue(stranger.userName, stranger.password, {
+      projectId: stranger.projectId,
+    });
     await node(1).stop();
     nodes[1] = null;
     try {
-      const offline = await node(0).tokens.validate(second, '');
+      const known = await node(0).tokens.validate(sameUser, '');
+      expect(summary(known)).toMatchObject({ valid: true, user: 'admin', origin: 'cloud-b', format: 'jws' });
+      expect(known.identity?.roles).toContain('admin');
+      const offline = await node(0).tokens.validate(strangerToken, '');
       expect(offline.valid).toBe(true);
       expect(offline.identity?.originCloud).toBe('cloud-b');
+      expect(offline.identity?.userId).toBe(stranger.userId);
+      expect(offline.identity?.roles).toEqual([]);
       expect(offline.detail).toContain('verified offline');
     } finally {
       await startNode(1);

@@ -7,15 +7,22 @@
  * PRECONDITION_FAILED: declared otherwise by someone else) it checks the exchange passively on a
  * new channel and goes on. It declares its own durable queue, binds it with the given keys (not
  * oslo's `notifications.info` queue, which other consumers may drain), and hands the messages to
- * one handler, one at a time, in delivery order. A message is acked only after its handler has
- * finished; the handler answers 'requeue' for a transient failure (the message goes back to the
- * queue after a delay) and 'ack' otherwise (including a malformed message, which it logs).
- * Unacked messages return to the queue when the connection drops, so delivery is at least once
- * and handlers must be idempotent. When the broker is unreachable or the connection drops, it
- * reconnects with capped exponential backoff until stopped.
+ * one handler, one at a time, in delivery order. A message is settled only after its handler has
+ * finished, as the handler answers:
+ *  - 'ack': done (or nothing to do);
+ *  - 'requeue': a transient failure (a backend or a listener not ready); the message goes back to
+ *    the queue after requeueDelayMs, so a failing dependency is retried at that pace, not in a loop;
+ *  - { park: reason }: the message can never be handled (malformed). It is published, bytes
+ *    untouched, to the dead-letter queue (durable, declared at connect; publisher-confirmed before
+ *    the original is acked, so a parked message is never lost), with headers saying why, and
+ *    logged. Should publishing fail, the message is requeued after the delay instead.
+ * A handler that throws is a bug: its message is parked the same way, so one message can never
+ * wedge the queue or crash the consumer. Unacked messages return to the queue when the connection
+ * drops, so delivery is at least once and handlers must be idempotent. When the broker is
+ * unreachable or the connection drops, it reconnects with capped exponential backoff until stopped.
  */
 import amqp from 'amqplib';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Logger } from 'pino';
 import type { Clock, Timer } from '../../lib/clock.js';
 import { errorMessage } from '../../lib/errors.js';
@@ -28,7 +35,20 @@ export interface AmqpMessage {
   contentType: string | undefined;
 }
 
-export type AmqpOutcome = 'ack' | 'requeue';
+/** How a handled message is settled (see the top of this file). */
+export type AmqpOutcome = 'ack' | 'requeue' | { park: string };
+
+/** Headers of a parked message: why, when, and where it came from. */
+export const deadLetterHeaders = {
+  reason: 'x-alliance-dead-reason',
+  atMs: 'x-alliance-dead-at-ms',
+  queue: 'x-alliance-original-queue',
+  exchange: 'x-alliance-original-exchange',
+  routingKey: 'x-alliance-original-routing-key',
+} as const;
+
+/** Longest reason written to a dead-letter header and to the log. */
+const deadReasonCharsMax = 500;
 
 export type AmqpHandler = (message: AmqpMessage) => Promise<AmqpOutcome>;
 
@@ -49,6 +69,11 @@ export interface AmqpConsumerOptions {
   reconnectBackoffMaxMs: number;
   /** How long a 'requeue' answer holds the message before it goes back to the queue. */
   requeueDelayMs: number;
+  /**
+   * Our own durable queue for messages that can never be handled (conventionally `<queue>.dead`);
+   * null: a parked message is logged and dropped.
+   */
+  deadLetterQueue: string | null;
 }
 
 export const defaultAmqpConsumerTiming = {
@@ -86,6 +111,8 @@ export function createAmqpConsumer(
   const where = { exchange: options.exchange, queue: options.queue, broker: redactUrl(options.url) };
   let stopped = true;
   let connection: ChannelModel | null = null;
+  /** Publishes parked messages; one per connection, with publisher confirms. */
+  let deadLetters: ConfirmChannel | null = null;
   let consuming = false;
   let reconnectTimer: Timer | null = null;
   let backoffMs = options.reconnectBackoffMinMs;
@@ -106,6 +133,7 @@ export function createAmqpConsumer(
     conn.on('close', () => {
       if (connection === conn) {
         connection = null;
+        deadLetters = null;
         consuming = false;
       }
       if (!stopped) {
@@ -130,6 +158,7 @@ export function createAmqpConsumer(
         await channel.checkExchange(options.exchange);
       }
       await channel.assertQueue(options.queue, { durable: true, autoDelete: false, exclusive: false });
+      if (options.deadLetterQueue !== null) deadLetters = await openDeadLetterChannel(conn);
       for (const key of options.bindingKeys) await channel.bindQueue(options.queue, options.exchange, key);
       await channel.prefetch(options.prefetch);
       const ch = channel;
@@ -157,6 +186,21 @@ export function createAmqpConsumer(
     return ch;
   }
 
+  async function openDeadLetterChannel(conn: ChannelModel): Promise<ConfirmChannel> {
+    const ch = await conn.createConfirmChannel();
+    ch.on('error', (err: unknown) =>
+      log.warn({ ...where, err: errorMessage(err) }, 'AMQP dead-letter channel error'),
+    );
+    ch.on('close', () => {
+      if (deadLetters === ch) deadLetters = null;
+      if (stopped || connection !== conn) return;
+      log.warn(where, 'AMQP dead-letter channel closed; reconnecting');
+      void conn.close().catch(() => undefined);
+    });
+    await ch.assertQueue(options.deadLetterQueue!, { durable: true, autoDelete: false, exclusive: false });
+    return ch;
+  }
+
   function onDelivery(conn: ChannelModel, ch: Channel, msg: ConsumeMessage | null): void {
     if (msg === null) {
       // The broker cancelled the consumer (queue deleted): start over on a fresh connection.
@@ -179,14 +223,17 @@ export function createAmqpConsumer(
         contentType: msg.properties.contentType as string | undefined,
       });
     } catch (err) {
-      // A handler bug must not wedge the queue on one message.
-      log.error({ ...where, err: errorMessage(err) }, 'AMQP message handler failed; message acked');
-      outcome = 'ack';
+      // A handler bug must not wedge the queue on one message, nor lose it.
+      log.error({ ...where, err: errorMessage(err) }, 'AMQP message handler failed');
+      outcome = { park: `handler failed: ${errorMessage(err)}` };
     }
     try {
+      if (typeof outcome === 'object') outcome = await park(msg, outcome.park);
       if (outcome === 'ack') {
         ch.ack(msg);
       } else {
+        // Stopping: the connection closes and the broker requeues the message without our help.
+        if (stopped) return;
         await delay(options.requeueDelayMs);
         if (!stopped) ch.nack(msg, false, true);
       }
@@ -194,6 +241,61 @@ export function createAmqpConsumer(
       // The channel closed meanwhile: the broker redelivers the message on the next connection.
       log.debug({ ...where, err: errorMessage(err) }, 'could not settle AMQP message');
     }
+  }
+
+  /** Puts `msg` in the dead-letter queue: 'ack' once the broker confirmed it, else 'requeue'. */
+  async function park(msg: ConsumeMessage, why: string): Promise<'ack' | 'requeue'> {
+    const reason = why.length > deadReasonCharsMax ? `${why.slice(0, deadReasonCharsMax)}...` : why;
+    const about = {
+      ...where,
+      reason,
+      bytes: msg.content.length,
+      routingKey: msg.fields.routingKey,
+      redelivered: msg.fields.redelivered,
+    };
+    if (options.deadLetterQueue === null) {
+      log.warn(about, 'AMQP message cannot be handled; dropped (no dead-letter queue)');
+      return 'ack';
+    }
+    const pub = deadLetters;
+    if (pub === null) {
+      log.warn(about, 'AMQP message cannot be handled and the dead-letter queue is unavailable; requeued');
+      return 'requeue';
+    }
+    const properties = msg.properties as Partial<ConsumeMessage['properties']>;
+    const headers: Record<string, unknown> = {
+      ...(properties.headers ?? {}),
+      [deadLetterHeaders.reason]: reason,
+      [deadLetterHeaders.atMs]: deps.clock.nowMs(),
+      [deadLetterHeaders.queue]: options.queue,
+      [deadLetterHeaders.exchange]: msg.fields.exchange,
+      [deadLetterHeaders.routingKey]: msg.fields.routingKey,
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        pub.sendToQueue(
+          options.deadLetterQueue!,
+          msg.content,
+          {
+            persistent: true,
+            headers,
+            contentType: properties.contentType as string | undefined,
+            contentEncoding: properties.contentEncoding as string | undefined,
+            messageId: properties.messageId as string | undefined,
+            timestamp: properties.timestamp as number | undefined,
+          },
+          (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve()),
+        );
+      });
+    } catch (err) {
+      log.warn({ ...about, err: errorMessage(err) }, 'parking an AMQP message failed; requeued');
+      return 'requeue';
+    }
+    log.warn(
+      { ...about, deadLetterQueue: options.deadLetterQueue },
+      'AMQP message parked in the dead-letter queue',
+    );
+    return 'ack';
   }
 
   function delay(ms: number): Promise<void> {
@@ -257,6 +359,7 @@ export function createAmqpConsumer(
       delays.clear();
       const conn = connection;
       connection = null;
+      deadLetters = null;
       consuming = false;
       if (conn) await boundedWait(conn.close(), options.connectTimeoutMs);
       await tail;

@@ -17,13 +17,31 @@
  * - revocations: OS-REVOKE events, polled every revocationPollMs (revocation-poller.ts), plus
  *   the facts Keystone does not write as events but publishes as notifications: project or
  *   domain disabled, role assignment removed (notifications.ts, amqp-consumer.ts).
+ * - account events (onAccountEvent): what the same notifications stand for (account-events.ts):
+ *   project, domain and user deleted or disabled, role assignment removed.
+ *
+ * Each notification, one at a time in queue order: parse it (malformed: parked in the
+ * dead-letter queue `<queue>.dead` and acked, never retried); work out its revocations and account
+ * events, reading Keystone where a notification only says "updated" (Keystone unreachable: the
+ * message goes back to the queue after a delay); emit the revocations; hand each event to every
+ * account event listener and wait for all of them; only then ack. A listener that rejects (or does
+ * not settle within accountEventListenerTimeoutMs) leaves the message unacked: it is requeued after
+ * the delay and handled again, producing the same events under the same sourceIds. Register
+ * listeners before start(): with none, a notification's events are not kept.
+ *
+ * Keystone deletes a domain's project twin as identity.project.deleted before identity.domain.deleted;
+ * to report that as the domain, the source knows the domain ids: listed (GET /v3/domains) at start,
+ * then learnt from notifications (domain created or updated, a project read with is_domain). A
+ * domain created and deleted while the source was down is reported as both a project and a domain.
  */
 import type { Logger } from 'pino';
 import type { CatalogConfig, KeystoneIdentityConfig } from '../../config/types.js';
 import type { Clock, Timer } from '../../lib/clock.js';
 import { AllianceError, errorMessage } from '../../lib/errors.js';
 import { fingerprint } from '../../lib/fingerprint.js';
-import type { IdentitySource, RevocationInput, TokenVerdict } from '../types.js';
+import type { AccountEvent, IdentitySource, RevocationInput, TokenVerdict } from '../types.js';
+import { disabledEventOf, groupMemberRoleRemoved, translateNotification } from './account-events.js';
+import type { AccountEventCandidate } from './account-events.js';
 import { createAmqpConsumer, defaultAmqpConsumerTiming } from './amqp-consumer.js';
 import type { AmqpConsumer, AmqpConsumerDeps, AmqpMessage, AmqpOutcome } from './amqp-consumer.js';
 import { mapKeystoneCatalog } from './catalog-mapping.js';
@@ -37,6 +55,7 @@ import {
   parseOsloNotification,
   planNotification,
   projectDisabled,
+  resourceIdOf,
 } from './notifications.js';
 import type { NotificationAction, OsloNotification } from './notifications.js';
 import { createRevocationPoller } from './revocation-poller.js';
@@ -48,7 +67,7 @@ import {
   mapValidatedToken,
 } from './token-mapping.js';
 
-export { createAmqpConsumer, defaultAmqpConsumerTiming } from './amqp-consumer.js';
+export { createAmqpConsumer, deadLetterHeaders, defaultAmqpConsumerTiming } from './amqp-consumer.js';
 export type {
   AmqpConsumer,
   AmqpConsumerOptions,
@@ -58,12 +77,30 @@ export type {
 } from './amqp-consumer.js';
 export { parseOsloNotification, MalformedNotification } from './notifications.js';
 export type { OsloNotification } from './notifications.js';
+export { accountEventTypes, translateNotification } from './account-events.js';
+export type { AccountEventCandidate, AccountEventType, TranslationContext } from './account-events.js';
 
 /**
  * How far back the first OS-REVOKE poll after start looks. Keystone keeps events for the token
  * lifetime plus [revoke] expiration_buffer (1 h + 30 min by default): a day covers that with room.
  */
 export const revocationLookbackMs = 24 * 60 * 60_000;
+
+/** Bounds of the account event hand-over, with their reasons. */
+export const accountEventLimits = {
+  /**
+   * A listener that has not settled by then counts as failed (the message is requeued): one stuck
+   * listener must not hold the queue forever. Storing an event durably takes milliseconds.
+   */
+  listenerTimeoutMs: 30_000,
+  /** How long a delivered (type, subject, request id) drops the second notification of a pair. */
+  duplicateWindowMs: 10 * 60_000,
+  /** Most such keys remembered; the oldest go first. */
+  duplicateKeysMax: 10_000,
+  /** Retry pace of GET /v3/domains after a failure, doubling. */
+  domainListRetryMinMs: 1_000,
+  domainListRetryMaxMs: 10 * 60_000,
+} as const;
 
 export interface KeystoneIdentityDeps {
   clock: Clock;
@@ -104,6 +141,15 @@ export function createKeystoneIdentity(
     config,
   );
   const listeners = new Set<(revocation: RevocationInput) => void>();
+  const accountListeners = new Set<(event: AccountEvent) => Promise<void>>();
+  /** Ids of Keystone's domains (see the top of this file). */
+  const domains = new Set<string>();
+  let domainsTimer: Timer | null = null;
+  let domainsRetryMs: number = accountEventLimits.domainListRetryMinMs;
+  /** `${type} ${subject} ${request id}` of events delivered lately, with when they stop counting. */
+  const delivered = new Map<string, number>();
+  /** Rejects the listener waits in progress: stop() ends them (their messages are redelivered). */
+  const listenerWaits = new Set<(err: Error) => void>();
   let stopped = false;
   let keys: string[] | null = null;
   let keysTimer: Timer | null = null;
@@ -138,6 +184,7 @@ export function createKeystoneIdentity(
           bindingKeys: ['#'],
           ...defaultAmqpConsumerTiming,
           connectTimeoutMs: Math.max(config.requestTimeoutMs, 1000),
+          deadLetterQueue: `${config.notifications.queue}.dead`,
         },
         handleNotification,
       )
@@ -146,38 +193,60 @@ export function createKeystoneIdentity(
   async function handleNotification(message: AmqpMessage): Promise<AmqpOutcome> {
     let notification: OsloNotification;
     let action: NotificationAction;
+    let candidates: AccountEventCandidate[];
     try {
       notification = parseOsloNotification(message.content);
       action = planNotification(notification);
+      candidates = translateNotification(notification, {
+        receivedAtMs: clock.nowMs(),
+        isDomain: (id) => domains.has(id),
+      });
     } catch (err) {
       if (!(err instanceof MalformedNotification)) throw err;
-      log.warn(
-        { routingKey: message.routingKey, bytes: message.content.length, err: err.message },
-        'malformed Keystone notification, dropped',
-      );
+      return { park: `malformed Keystone notification: ${err.message}` };
+    }
+    const about = { eventType: notification.eventType, messageId: notification.messageId };
+    noteDomain(notification);
+    if (action.kind === 'ignore' && candidates.length === 0) {
+      log.debug({ ...about, why: action.why }, 'Keystone notification ignored');
       return 'ack';
     }
+    const read = memoisedReader();
+    let events: PendingEvent[];
     try {
-      await applyNotification(action);
-      return 'ack';
+      await applyNotification(action, read);
+      events = await accountEventsOf(candidates, read);
     } catch (err) {
       if (err instanceof ForbiddenLookup) {
         // Asking again cannot help until the account gets the role, and would hold up the queue.
         log.error(
-          { eventType: notification.eventType, messageId: notification.messageId, err: err.message },
-          'service account may not read what a Keystone notification is about; notification dropped',
+          { ...about, err: err.message },
+          'service account may not read what a Keystone notification is about; notification parked',
         );
-        return 'ack';
+        return { park: `service account may not read it: ${err.message}` };
       }
-      log.warn(
-        { eventType: notification.eventType, messageId: notification.messageId, err: errorMessage(err) },
-        'Keystone notification not handled yet; will retry',
-      );
+      log.warn({ ...about, err: errorMessage(err) }, 'Keystone notification not handled yet; will retry');
       return 'requeue';
     }
+    return (await deliver(events, about)) ? 'ack' : 'requeue';
   }
 
-  async function applyNotification(action: NotificationAction): Promise<void> {
+  type Read = (path: string, key: string | null) => Promise<Record<string, unknown> | null>;
+
+  /** readResource, asking Keystone once per path for one notification (revocations and events share). */
+  function memoisedReader(): Read {
+    const reads = new Map<string, Promise<Record<string, unknown> | null>>();
+    return (path, key) => {
+      let p = reads.get(path);
+      if (!p) {
+        p = readResource(path, key);
+        reads.set(path, p);
+      }
+      return p;
+    };
+  }
+
+  async function applyNotification(action: NotificationAction, read: Read): Promise<void> {
     const issuedBeforeMs = (atMs: number | null) => issuedBeforeMsFor(atMs, clock.nowMs());
     switch (action.kind) {
       case 'ignore':
@@ -186,7 +255,7 @@ export function createKeystoneIdentity(
         emit({ ...action.revocation, issuedBeforeMs: issuedBeforeMs(action.atMs) });
         return;
       case 'check-project': {
-        const project = await readResource(`/v3/projects/${encodeURIComponent(action.projectId)}`, 'project');
+        const project = await read(`/v3/projects/${encodeURIComponent(action.projectId)}`, 'project');
         if (!project || project['enabled'] !== false) return;
         // Disabling a domain also updates the project that stands for it (is_domain: true).
         const revocation =
@@ -197,18 +266,15 @@ export function createKeystoneIdentity(
         return;
       }
       case 'check-domain': {
-        const domain = await readResource(`/v3/domains/${encodeURIComponent(action.domainId)}`, 'domain');
+        const domain = await read(`/v3/domains/${encodeURIComponent(action.domainId)}`, 'domain');
         if (!domain || domain['enabled'] !== false) return;
         emit({ ...domainDisabled(action.domainId), issuedBeforeMs: issuedBeforeMs(action.atMs) });
         return;
       }
       case 'revoke-group-members': {
-        const body = await readResource(`/v3/groups/${encodeURIComponent(action.groupId)}/users`, null);
-        const users = body && Array.isArray(body['users']) ? body['users'] : [];
-        for (const user of users) {
-          if (!isObject(user) || typeof user['id'] !== 'string') continue;
+        for (const userId of await groupMembers(action.groupId, read)) {
           emit({
-            userId: user['id'],
+            userId,
             ...action.target,
             issuedBeforeMs: issuedBeforeMs(action.atMs),
             reason: 'role assignment removed',
@@ -221,7 +287,140 @@ export function createKeystoneIdentity(
     }
   }
 
-  /** The resource, or null when it no longer exists (its deletion comes as an OS-REVOKE event). */
+  interface PendingEvent {
+    event: AccountEvent;
+    requestId: string | null;
+  }
+
+  /** The events of a notification's candidates, reading Keystone where they ask. */
+  async function accountEventsOf(candidates: AccountEventCandidate[], read: Read): Promise<PendingEvent[]> {
+    const events: PendingEvent[] = [];
+    for (const c of candidates) {
+      switch (c.kind) {
+        case 'event':
+          events.push({ event: c.event, requestId: c.requestId });
+          break;
+        case 'check-disabled': {
+          const resource = await read(`/v3/${c.resource}s/${encodeURIComponent(c.id)}`, c.resource);
+          if (c.resource === 'project' && resource?.['is_domain'] === true) domains.add(c.id);
+          const event = disabledEventOf(c, resource);
+          if (event) events.push({ event, requestId: c.requestId });
+          break;
+        }
+        case 'group-role-removed':
+          for (const userId of await groupMembers(c.groupId, read))
+            events.push({ event: groupMemberRoleRemoved(c, userId), requestId: c.requestId });
+          break;
+      }
+    }
+    return events;
+  }
+
+  /** The user ids of a group's members now; none when the group is gone. */
+  async function groupMembers(groupId: string, read: Read): Promise<string[]> {
+    const body = await read(`/v3/groups/${encodeURIComponent(groupId)}/users`, null);
+    const users = body && Array.isArray(body['users']) ? body['users'] : [];
+    const ids: string[] = [];
+    for (const user of users) if (isObject(user) && typeof user['id'] === 'string') ids.push(user['id']);
+    return ids;
+  }
+
+  /**
+   * Hands each event to every account event listener, one event after the other, and waits for all
+   * of them: true when every listener resolved for every event (the message may be acked).
+   */
+  async function deliver(events: PendingEvent[], about: Record<string, unknown>): Promise<boolean> {
+    if (events.length === 0) return true;
+    if (accountListeners.size === 0) {
+      log.debug({ ...about, events: events.length }, 'no account event listener; events not reported');
+      return true;
+    }
+    for (const { event, requestId } of events) {
+      const nowMs = clock.nowMs();
+      for (const [key, untilMs] of delivered) {
+        if (untilMs > nowMs && delivered.size <= accountEventLimits.duplicateKeysMax) break;
+        delivered.delete(key);
+      }
+      const key = requestId === null ? null : `${event.type} ${event.subject} ${requestId}`;
+      const what = { ...about, type: event.type, subject: event.subject, sourceId: event.sourceId };
+      if (key !== null && delivered.has(key)) {
+        log.debug(what, 'account event already reported for this Keystone request; skipped');
+        continue;
+      }
+      const frozen = deepFreeze(structuredClone(event));
+      const outcomes = await Promise.allSettled([...accountListeners].map((l) => settleListener(l, frozen)));
+      const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+      if (failures.length > 0) {
+        if (stopped) return false;
+        log.warn(
+          { ...what, failedListeners: failures.length, err: errorMessage(failures[0]!.reason) },
+          'account event listener failed; the Keystone notification will be retried',
+        );
+        return false;
+      }
+      if (key !== null) delivered.set(key, clock.nowMs() + accountEventLimits.duplicateWindowMs);
+      log.debug({ ...what, sinceKeystoneMs: clock.nowMs() - event.timeMs }, 'account event reported');
+    }
+    return true;
+  }
+
+  /** The listener's promise, rejected when it throws, when it takes too long, or when stopping. */
+  function settleListener(listener: (event: AccountEvent) => Promise<void>, event: AccountEvent) {
+    return new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => {
+        listenerWaits.delete(fail);
+        timer.cancel();
+        reject(err);
+      };
+      const timer = clock.setTimer(accountEventLimits.listenerTimeoutMs, () =>
+        fail(new Error(`listener did not settle within ${accountEventLimits.listenerTimeoutMs} ms`)),
+      );
+      listenerWaits.add(fail);
+      Promise.resolve()
+        .then(() => listener(event))
+        .then(
+          () => {
+            listenerWaits.delete(fail);
+            timer.cancel();
+            resolve();
+          },
+          (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
+        );
+    });
+  }
+
+  /** Domain ids learnt from a notification (deleted ones are kept: a redelivery may need them). */
+  function noteDomain(n: OsloNotification): void {
+    if (n.eventType !== 'identity.domain.created' && n.eventType !== 'identity.domain.updated') return;
+    const id = resourceIdOf(n.payload);
+    if (id) domains.add(id);
+  }
+
+  async function loadDomains(): Promise<void> {
+    if (consumer === null || stopped) return;
+    try {
+      const body = await client.getJson('/v3/domains', 'lookup');
+      const list = isObject(body) ? body['domains'] : undefined;
+      if (!Array.isArray(list)) throw new Error('unexpected answer to GET /v3/domains');
+      for (const d of list) if (isObject(d) && typeof d['id'] === 'string') domains.add(d['id']);
+      domainsRetryMs = accountEventLimits.domainListRetryMinMs;
+      log.debug({ count: domains.size }, 'Keystone domains listed');
+    } catch (err) {
+      if (stopped) return;
+      const retryInMs = domainsRetryMs;
+      domainsRetryMs = Math.min(accountEventLimits.domainListRetryMaxMs, domainsRetryMs * 2);
+      log.warn(
+        { err: errorMessage(err), retryInMs },
+        "listing Keystone's domains failed; until it works, a deleted domain may also be reported as a deleted project",
+      );
+      domainsTimer = clock.setTimer(retryInMs, () => {
+        domainsTimer = null;
+        void loadDomains();
+      });
+    }
+  }
+
+  /** The resource, or null when it no longer exists (its deletion comes as a notification too). */
   async function readResource(path: string, key: string | null): Promise<Record<string, unknown> | null> {
     const res = await client.request(path, { scope: 'lookup' });
     if (res.status === 404) return null;
@@ -268,7 +467,7 @@ export function createKeystoneIdentity(
       stopped = false;
       await loadKeys();
       scheduleKeyRefresh();
-      await poller.start();
+      await Promise.all([poller.start(), loadDomains()]);
       await consumer?.start();
       log.info(
         { url: config.url, notifications: config.notifications !== null, jwsKeys: keys?.length ?? 0 },
@@ -278,9 +477,12 @@ export function createKeystoneIdentity(
 
     async stop() {
       stopped = true;
+      for (const fail of [...listenerWaits]) fail(new Error('identity source stopping'));
       poller.stop();
       keysTimer?.cancel();
       keysTimer = null;
+      domainsTimer?.cancel();
+      domainsTimer = null;
       await consumer?.stop();
     },
 
@@ -353,8 +555,10 @@ export function createKeystoneIdentity(
       }
     },
 
-    // Account events from notifications land with the events capability.
-    onAccountEvent: () => () => undefined,
+    onAccountEvent(listener) {
+      accountListeners.add(listener);
+      return () => accountListeners.delete(listener);
+    },
 
     onRevocation(listener) {
       listeners.add(listener);
@@ -377,4 +581,12 @@ class ForbiddenLookup extends Error {
     super(message);
     this.name = 'ForbiddenLookup';
   }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -1,9 +1,12 @@
 /**
- * Keystone's oslo.messaging notifications, parsed and turned into what the identity source must
- * do about them. Pure: fetching a project or domain is the caller's job.
+ * Keystone's oslo.messaging notifications, parsed and turned into the revocations the identity
+ * source must emit (the account events they stand for: account-events.ts). Pure: fetching a
+ * project or domain is the caller's job.
  *
  * On the wire (messaging v2): `{"oslo.version": "2.0", "oslo.message": "<JSON string>"}`, the
  * inner message being `{message_id, publisher_id, event_type, priority, payload, timestamp}`.
+ * Anything else (not JSON, no `oslo.message` string, no event_type, a payload that is not an
+ * object) is malformed: the source parks it in its dead-letter queue.
  * Payloads come in two formats: basic (`{resource_info: id}`) and CADF (an audit event with
  * `target.id` and, for resources, `resource_info` too); role assignments are CADF-shaped in both
  * and name `user` or `group`, `project` or `domain`, and `role`.
@@ -45,18 +48,17 @@ export class MalformedNotification extends Error {
   }
 }
 
-/** The inner message of an oslo.messaging body (v2 envelope, or an unwrapped v1 message). */
+/** The inner message of an oslo.messaging v2 body (the envelope Keystone's messagingv2 driver sends). */
 export function parseOsloNotification(content: Uint8Array | string): OsloNotification {
   const size = typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;
   if (size > notificationBytesMax) throw new MalformedNotification(`message of ${size} bytes`);
   const text = typeof content === 'string' ? content : Buffer.from(content).toString('utf8');
   const outer = parseJson(text, 'body');
-  let message: unknown = outer;
-  if (isObject(outer) && 'oslo.message' in outer) {
-    const inner = outer['oslo.message'];
-    message = typeof inner === 'string' ? parseJson(inner, '"oslo.message"') : inner;
-  }
-  if (!isObject(message)) throw new MalformedNotification('message is not an object');
+  if (!isObject(outer)) throw new MalformedNotification('body is not a JSON object');
+  const inner = outer['oslo.message'];
+  if (typeof inner !== 'string') throw new MalformedNotification('no "oslo.message" string in the envelope');
+  const message = parseJson(inner, '"oslo.message"');
+  if (!isObject(message)) throw new MalformedNotification('"oslo.message" is not a JSON object');
   const eventType = message['event_type'];
   if (typeof eventType !== 'string' || eventType === '') throw new MalformedNotification('no event_type');
   const payload = message['payload'];
@@ -91,12 +93,12 @@ export function planNotification(n: OsloNotification): NotificationAction {
   const atMs = n.timestampMs;
   switch (n.eventType) {
     case 'identity.project.updated': {
-      const id = resourceId(p);
+      const id = resourceIdOf(p);
       if (!id) throw new MalformedNotification(`${n.eventType}: no resource id`);
       return { kind: 'check-project', projectId: id, atMs };
     }
     case 'identity.domain.updated': {
-      const id = resourceId(p);
+      const id = resourceIdOf(p);
       if (!id) throw new MalformedNotification(`${n.eventType}: no resource id`);
       return { kind: 'check-domain', domainId: id, atMs };
     }
@@ -141,7 +143,7 @@ export function issuedBeforeMsFor(atMs: number | null, nowMs: number): number {
 }
 
 /** basic: `resource_info`; CADF: `resource_info` too, and `target.id`. */
-function resourceId(payload: Record<string, unknown>): string {
+export function resourceIdOf(payload: Record<string, unknown>): string {
   const info = payload['resource_info'];
   if (typeof info === 'string' && info !== '') return info;
   const target = payload['target'];

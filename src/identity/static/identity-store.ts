@@ -5,8 +5,13 @@
  *
  * An opaque token is a bearer secret: only its SHA-256 is stored (as Keystone stores no
  * recoverable token for Fernet), so a copy of the database lets nobody act as anyone.
+ *
+ * Account events (a user or project disabled) wait in an outbox written in the same transaction
+ * as the state change, until every onAccountEvent listener took them: a crash in between loses
+ * nothing, it only offers the event again after the restart.
  */
 import type { Migration, SqliteDatabase } from '../../store/database.js';
+import type { AccountEvent } from '../types.js';
 import { migrate } from '../../store/database.js';
 
 export const staticIdentityMigrations: readonly Migration[] = [
@@ -31,6 +36,17 @@ export const staticIdentityMigrations: readonly Migration[] = [
         expires_at_ms INTEGER NOT NULL
       ) WITHOUT ROWID;
       CREATE INDEX identity_static_tokens_expiry ON identity_static_tokens (expires_at_ms);
+    `,
+  },
+  {
+    id: 'identity-static-002-account-event-outbox',
+    sql: `
+      CREATE TABLE identity_static_account_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        -- The AccountEvent, as JSON.
+        event_json TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+      );
     `,
   },
 ];
@@ -70,9 +86,18 @@ interface TokenRow {
   expires_at_ms: number;
 }
 
+export interface PendingAccountEvent {
+  seq: number;
+  event: AccountEvent;
+}
+
 export interface StaticIdentityStore {
   enabledStates(): EnabledState[];
-  setEnabled(state: EnabledState, changedAtMs: number): void;
+  /** The new state and, when given, the account event it caused, in one transaction; the event's seq. */
+  setEnabled(state: EnabledState, changedAtMs: number, event?: AccountEvent): number | null;
+  /** Account events not yet taken by the listeners, oldest first. */
+  pendingAccountEvents(): PendingAccountEvent[];
+  deleteAccountEvent(seq: number): void;
   insertToken(row: OpaqueTokenRow): void;
   findToken(tokenSha256: string): OpaqueTokenRow | undefined;
   /** Deletes the rows of tokens that expired at or before `expiredBeforeMs`; returns how many. */
@@ -100,7 +125,25 @@ export function createStaticIdentityStore(db: SqliteDatabase): StaticIdentitySto
     findToken: db.prepare<[string], TokenRow>('SELECT * FROM identity_static_tokens WHERE token_sha256 = ?'),
     purgeExpired: db.prepare('DELETE FROM identity_static_tokens WHERE expires_at_ms <= ?'),
     countTokens: db.prepare<[], { count: number }>('SELECT COUNT(*) AS count FROM identity_static_tokens'),
+    insertEvent: db.prepare<[string, number]>(
+      'INSERT INTO identity_static_account_events (event_json, created_at_ms) VALUES (?, ?)',
+    ),
+    pendingEvents: db.prepare<[], { seq: number; event_json: string }>(
+      'SELECT seq, event_json FROM identity_static_account_events ORDER BY seq',
+    ),
+    deleteEvent: db.prepare<[number]>('DELETE FROM identity_static_account_events WHERE seq = ?'),
   };
+  const setEnabled = db.transaction((state: EnabledState, changedAtMs: number, event?: AccountEvent) => {
+    statements.setEnabled.run({
+      kind: state.kind,
+      id: state.id,
+      enabled: state.enabled ? 1 : 0,
+      revokedBeforeMs: state.revokedBeforeMs,
+      changedAtMs,
+    });
+    if (event === undefined) return null;
+    return Number(statements.insertEvent.run(JSON.stringify(event), changedAtMs).lastInsertRowid);
+  });
 
   return {
     enabledStates: () =>
@@ -110,14 +153,13 @@ export function createStaticIdentityStore(db: SqliteDatabase): StaticIdentitySto
         enabled: row.enabled === 1,
         revokedBeforeMs: row.revoked_before_ms,
       })),
-    setEnabled(state, changedAtMs) {
-      statements.setEnabled.run({
-        kind: state.kind,
-        id: state.id,
-        enabled: state.enabled ? 1 : 0,
-        revokedBeforeMs: state.revokedBeforeMs,
-        changedAtMs,
-      });
+    setEnabled: (state, changedAtMs, event) => setEnabled(state, changedAtMs, event),
+    pendingAccountEvents: () =>
+      statements.pendingEvents
+        .all()
+        .map((row) => ({ seq: row.seq, event: JSON.parse(row.event_json) as AccountEvent })),
+    deleteAccountEvent(seq) {
+      statements.deleteEvent.run(seq);
     },
     insertToken(row) {
       statements.insertToken.run(row);

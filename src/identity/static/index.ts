@@ -6,6 +6,7 @@
 export {
   createStaticIdentity,
   staticIdentityLimits,
+  type AccountEventHandOver,
   type ProjectEnabledResult,
   type StaticIdentity,
   type StaticIdentityDeps,

@@ -14,15 +14,23 @@
  * - Disabling a user or a project emits one revocation (Keystone emits `{user_id}` for a user;
  *   for a project we also emit `{project_id}`, so every cloud drops its tokens at once). A
  *   re-enable emits nothing, and tokens issued before the disable stay revoked.
+ * - Disabling an enabled user or project is also an account event (identity.user.disabled,
+ *   identity.project.disabled), written to an outbox in the same transaction as the new state and
+ *   offered to every onAccountEvent listener; it leaves the outbox once all of them resolved. The
+ *   result's `accountEvent` settles after that first offer (the IdentityAdmin handler awaits it,
+ *   so the admin call resolves after the hand-over). A listener that fails leaves the event in the
+ *   outbox: it is offered again with backoff, and after a restart (start()), in order, under the
+ *   same sourceId. The source deletes nothing, so it reports no deletions.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { StaticIdentityConfig, StaticProjectConfig, StaticUserConfig } from '../../config/types.js';
 import type { Clock, Timer } from '../../lib/clock.js';
-import { AllianceError } from '../../lib/errors.js';
+import { AllianceError, errorMessage } from '../../lib/errors.js';
 import { fingerprint } from '../../lib/fingerprint.js';
 import type { Logger } from '../../lib/logger.js';
 import type { SqliteDatabase } from '../../store/database.js';
 import type {
+  AccountEvent,
   IdentitySource,
   IssuedToken,
   IssueTokenInput,
@@ -57,7 +65,19 @@ export const staticIdentityLimits = {
   opaqueTokensMax: 1_000_000,
   /** Shortest token lifetime: JWS times are whole seconds. */
   tokenTtlMinMs: 1000,
+  /** A listener that has not settled by then counts as failed; the event is offered again later. */
+  accountEventListenerTimeoutMs: 30 * 1000,
+  /** Pace of offering a refused account event again, doubling from min to max. */
+  accountEventRetryMinMs: 1000,
+  accountEventRetryMaxMs: 60 * 1000,
 } as const;
+
+/**
+ * How the account event of an enabled-state change was handed over: 'none' (the change caused
+ * none), 'delivered' (every listener resolved), 'pending' (a listener failed or the source is
+ * stopping; the event waits in the outbox and is offered again).
+ */
+export type AccountEventHandOver = 'none' | 'delivered' | 'pending';
 
 export interface StaticIdentityDeps {
   db: SqliteDatabase;
@@ -93,23 +113,34 @@ export interface UserEnabledResult {
   user: StaticUser;
   /** What was emitted to onRevocation listeners: set only when an enabled user was disabled. */
   revocation: RevocationInput | null;
+  /**
+   * Settles (never rejects) once the identity.user.disabled event of this call, if any, was offered
+   * to every onAccountEvent listener; the IdentityAdmin handler awaits it before answering.
+   */
+  accountEvent: Promise<AccountEventHandOver>;
 }
 
 export interface ProjectEnabledResult {
   project: StaticProject;
   /** What was emitted to onRevocation listeners: set only when an enabled project was disabled. */
   revocation: RevocationInput | null;
+  /** As UserEnabledResult.accountEvent, for identity.project.disabled. */
+  accountEvent: Promise<AccountEventHandOver>;
 }
 
 export interface StaticIdentity extends IdentitySource {
   readonly kind: 'static';
   /**
    * By user id, or by name in the default domain. Durable before it returns; disabling an
-   * enabled user emits `{ userId, issuedBeforeMs: now, reason: 'user disabled' }`.
+   * enabled user emits `{ userId, issuedBeforeMs: now, reason: 'user disabled' }` and the account
+   * event identity.user.disabled (see `accountEvent` of the result).
    * Throws AllianceError('NOT_FOUND') for an unknown user.
    */
   setUserEnabled(userIdOrName: string, enabled: boolean): UserEnabledResult;
-  /** As setUserEnabled, for a project: emits `{ projectId, ..., reason: 'project disabled' }`. */
+  /**
+   * As setUserEnabled, for a project: emits `{ projectId, ..., reason: 'project disabled' }` and
+   * identity.project.disabled.
+   */
   setProjectEnabled(projectIdOrName: string, enabled: boolean): ProjectEnabledResult;
   /** Every configured user, in config order, with its effective enabled state. */
   listUsers(): StaticUser[];
@@ -163,6 +194,16 @@ export function createStaticIdentity(
 
   let opaqueTokenCount = store.countTokens();
   const listeners = new Set<(revocation: RevocationInput) => void>();
+  const accountListeners = new Set<(event: AccountEvent) => Promise<void>>();
+  /** Callers waiting for the first offer of an outbox row, by seq. */
+  const handOverWaiters = new Map<number, (outcome: AccountEventHandOver) => void>();
+  /** Ends the listener waits in progress (stop). */
+  const listenerWaits = new Set<(err: Error) => void>();
+  let draining: Promise<void> | null = null;
+  let drainAgain = false;
+  let retryTimer: Timer | null = null;
+  let retryMs: number = limits.accountEventRetryMinMs;
+  let stopped = false;
   let purgeTimer: Timer | null = null;
 
   const isEnabled = (kind: SubjectKind, subject: { id: string; enabled: boolean }): boolean =>
@@ -305,8 +346,15 @@ export function createStaticIdentity(
     }
   }
 
-  /** Persists the new state, then emits a revocation when an enabled subject was disabled. */
-  function setEnabled(kind: SubjectKind, subject: { id: string; enabled: boolean }, enabled: boolean) {
+  /**
+   * Persists the new state (with its account event, in one transaction), then emits a revocation
+   * when an enabled subject was disabled and offers the event to the account event listeners.
+   */
+  function setEnabled(
+    kind: SubjectKind,
+    subject: { id: string; name: string; domainId: string; enabled: boolean },
+    enabled: boolean,
+  ): { revocation: RevocationInput | null; accountEvent: Promise<AccountEventHandOver> } {
     const nowMs = clock.nowMs();
     const isDisabling = isEnabled(kind, subject) && !enabled;
     const state: EnabledState = {
@@ -315,17 +363,134 @@ export function createStaticIdentity(
       enabled,
       revokedBeforeMs: isDisabling ? nowMs : revokedBeforeMs(kind, subject.id),
     };
-    store.setEnabled(state, nowMs);
+    const event: AccountEvent | undefined = isDisabling
+      ? {
+          type: kind === 'user' ? 'identity.user.disabled' : 'identity.project.disabled',
+          subject: subject.id,
+          timeMs: nowMs,
+          data: {
+            resource_type: kind,
+            resource_id: subject.id,
+            name: subject.name,
+            domain_id: subject.domainId,
+          },
+          sourceId: `static-${randomUUID()}`,
+        }
+      : undefined;
+    const seq = store.setEnabled(state, nowMs, event);
     overrides[kind].set(subject.id, state);
     log.info({ kind, id: subject.id, enabled }, 'enabled state changed');
-    if (!isDisabling) return null;
+    if (!isDisabling || seq === null) return { revocation: null, accountEvent: Promise.resolve('none') };
     const revocation: RevocationInput = Object.freeze(
       kind === 'user'
         ? { userId: subject.id, issuedBeforeMs: nowMs, reason: 'user disabled', source: 'static' }
         : { projectId: subject.id, issuedBeforeMs: nowMs, reason: 'project disabled', source: 'static' },
     );
     emit(revocation);
-    return revocation;
+    const accountEvent = new Promise<AccountEventHandOver>((resolve) => handOverWaiters.set(seq, resolve));
+    void drain();
+    return { revocation, accountEvent };
+  }
+
+  /**
+   * Offers the outbox's events to the listeners, oldest first, one at a time; stops at the first a
+   * listener refused and tries again after a backoff. One drain at a time.
+   */
+  function drain(): Promise<void> {
+    if (draining !== null) {
+      drainAgain = true;
+      return draining;
+    }
+    let done: () => void = () => undefined;
+    const current = new Promise<void>((resolve) => (done = resolve));
+    draining = current;
+    void (async () => {
+      try {
+        do {
+          drainAgain = false;
+          for (const { seq, event } of store.pendingAccountEvents()) {
+            if (stopped || !(await offer(event))) {
+              settleWaiters('pending');
+              if (!stopped) scheduleRetry();
+              return;
+            }
+            store.deleteAccountEvent(seq);
+            handOverWaiters.get(seq)?.('delivered');
+            handOverWaiters.delete(seq);
+          }
+        } while (drainAgain);
+        retryMs = limits.accountEventRetryMinMs;
+      } catch (err) {
+        // The database failed: the events stay where they are; try again later.
+        log.error({ err: errorMessage(err) }, 'offering account events failed');
+        settleWaiters('pending');
+        if (!stopped) scheduleRetry();
+      } finally {
+        draining = null;
+        done();
+      }
+    })();
+    return current;
+  }
+
+  /** Every caller still waiting learns `outcome` (their events wait in the outbox). */
+  function settleWaiters(outcome: AccountEventHandOver): void {
+    for (const resolve of handOverWaiters.values()) resolve(outcome);
+    handOverWaiters.clear();
+  }
+
+  function scheduleRetry(): void {
+    if (retryTimer !== null) return;
+    const waitMs = retryMs;
+    retryMs = Math.min(limits.accountEventRetryMaxMs, retryMs * 2);
+    retryTimer = clock.setTimer(waitMs, () => {
+      retryTimer = null;
+      void drain();
+    });
+  }
+
+  /** True once every listener resolved for `event` (at once when there is none). */
+  async function offer(event: AccountEvent): Promise<boolean> {
+    const outcomes = await Promise.allSettled([...accountListeners].map((l) => settleListener(l, event)));
+    const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failures.length === 0) return true;
+    if (!stopped)
+      log.warn(
+        {
+          type: event.type,
+          subject: event.subject,
+          sourceId: event.sourceId,
+          failedListeners: failures.length,
+          err: errorMessage(failures[0]!.reason),
+          retryInMs: retryMs,
+        },
+        'account event listener failed; the event stays in the outbox and is offered again',
+      );
+    return false;
+  }
+
+  function settleListener(listener: (event: AccountEvent) => Promise<void>, event: AccountEvent) {
+    return new Promise<void>((resolve, reject) => {
+      const fail = (err: Error) => {
+        listenerWaits.delete(fail);
+        timer.cancel();
+        reject(err);
+      };
+      const timer = clock.setTimer(limits.accountEventListenerTimeoutMs, () =>
+        fail(new Error(`listener did not settle within ${limits.accountEventListenerTimeoutMs} ms`)),
+      );
+      listenerWaits.add(fail);
+      Promise.resolve()
+        .then(() => listener(event))
+        .then(
+          () => {
+            listenerWaits.delete(fail);
+            timer.cancel();
+            resolve();
+          },
+          (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
+        );
+    });
   }
 
   function requireArgument(value: string, what: string): void {
@@ -395,12 +560,20 @@ export function createStaticIdentity(
 
     async start() {
       if (purgeTimer !== null) return;
+      stopped = false;
       purgeTimer = clock.setTimer(limits.purgeIntervalMs, purge);
+      // Events a listener had not taken before the last stop (or crash).
+      if (store.pendingAccountEvents().length > 0) void drain();
     },
 
     async stop() {
+      stopped = true;
       purgeTimer?.cancel();
       purgeTimer = null;
+      retryTimer?.cancel();
+      retryTimer = null;
+      for (const fail of [...listenerWaits]) fail(new Error('identity source stopping'));
+      await draining;
     },
 
     async validateToken(token) {
@@ -520,8 +693,12 @@ export function createStaticIdentity(
       return null;
     },
 
-    // The built-in source reports no account events yet (disables arrive as revocations).
-    onAccountEvent: () => () => undefined,
+    onAccountEvent(listener) {
+      accountListeners.add(listener);
+      return () => {
+        accountListeners.delete(listener);
+      };
+    },
 
     onRevocation(listener) {
       listeners.add(listener);
@@ -540,8 +717,8 @@ export function createStaticIdentity(
           `no user with id "${userIdOrName}", nor with that name in the default domain`,
         );
       }
-      const revocation = setEnabled('user', user, enabled);
-      return { user: userView(user), revocation };
+      const { revocation, accountEvent } = setEnabled('user', user, enabled);
+      return { user: userView(user), revocation, accountEvent };
     },
 
     setProjectEnabled(projectIdOrName, enabled) {
@@ -555,8 +732,8 @@ export function createStaticIdentity(
           `no project with id "${projectIdOrName}", nor with that name in the default domain`,
         );
       }
-      const revocation = setEnabled('project', project, enabled);
-      return { project: projectView(project), revocation };
+      const { revocation, accountEvent } = setEnabled('project', project, enabled);
+      return { project: projectView(project), revocation, accountEvent };
     },
 
     listUsers: () => directory.users().map(userView),

@@ -1,7 +1,8 @@
 /**
  * The generic AMQP consumer: reconnects with capped backoff after the broker drops it, falls back
  * to a passive check when the exchange was declared otherwise, hands messages over one at a time
- * and settles each only after its handler finished, and leaves nothing behind when stopped.
+ * and settles each only after its handler finished, parks what can never be handled in its
+ * dead-letter queue (confirmed before the ack), and leaves nothing behind when stopped.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { createAmqpConsumer, redactUrl } from '../../../../src/identity/keystone/amqp-consumer.js';
@@ -9,6 +10,7 @@ import type { AmqpMessage, AmqpOutcome } from '../../../../src/identity/keystone
 import { ManualClock } from '../../../../src/lib/clock.js';
 import { createLogger } from '../../../../src/lib/logger.js';
 import { FakeBroker } from '../../../fakes/fake-amqp.js';
+import { deadLetterBroker } from './dead-letter-broker.js';
 
 const options = {
   url: 'amqp://guest:s3cret@127.0.0.1:5672/a',
@@ -22,6 +24,7 @@ const options = {
   reconnectBackoffMinMs: 100,
   reconnectBackoffMaxMs: 400,
   requeueDelayMs: 1_000,
+  deadLetterQueue: null,
 };
 
 function setup(handler: (m: AmqpMessage) => Promise<AmqpOutcome> = async () => 'ack') {
@@ -31,6 +34,21 @@ function setup(handler: (m: AmqpMessage) => Promise<AmqpOutcome> = async () => '
   const log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(s) } });
   const consumer = createAmqpConsumer({ clock, log, connect: broker.connect }, options, handler);
   return { broker, clock, consumer, logText: () => lines.join('') };
+}
+
+/** A consumer with the dead-letter queue `mine.dead`. */
+function setupParking(handler: (m: AmqpMessage) => Promise<AmqpOutcome>) {
+  const dl = deadLetterBroker();
+  const clock = new ManualClock();
+  const lines: string[] = [];
+  const log = createLogger({ level: 'debug', destination: { write: (s: string) => void lines.push(s) } });
+  const consumer = createAmqpConsumer(
+    { clock, log, connect: dl.connect },
+    { ...options, deadLetterQueue: 'mine.dead' },
+    handler,
+  );
+  const logLines = () => lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { dl, broker: dl.broker, clock, consumer, logLines };
 }
 
 describe('createAmqpConsumer', () => {
@@ -121,13 +139,80 @@ describe('createAmqpConsumer', () => {
     await consumer.stop();
   });
 
-  it('acks (and logs) a message whose handler throws, so one message cannot wedge the queue', async () => {
-    const { broker, consumer, logText } = setup(async () => {
+  it('parks a message whose handler throws, so one message can never wedge the queue', async () => {
+    const { dl, broker, consumer, logLines } = setupParking(async () => {
       throw new Error('bug');
     });
     await consumer.start();
     expect((await broker.deliver('x')).outcome).toBe('ack');
-    expect(logText()).toContain('AMQP message handler failed; message acked');
+    expect(dl.published.map((p) => [p.queue, p.options.headers?.['x-alliance-dead-reason']])).toEqual([
+      ['mine.dead', 'handler failed: bug'],
+    ]);
+    expect(logLines().map((l) => l['msg'])).toContain('AMQP message handler failed');
+    await consumer.stop();
+  });
+
+  it('declares its durable dead-letter queue, and parks a message there, untouched, before acking it', async () => {
+    const { dl, broker, clock, consumer, logLines } = setupParking(async (m) =>
+      m.content.toString() === 'good' ? 'ack' : { park: 'not JSON' },
+    );
+    await consumer.start();
+    expect(broker.declarations).toContain('queue mine.dead durable=true');
+    const bytes = Buffer.from([0xff, 0x00, 0x7b]);
+    expect(await broker.deliver(bytes, 'notifications.error')).toEqual({ deliveryTag: 1, outcome: 'ack' });
+    expect(dl.published).toEqual([
+      {
+        queue: 'mine.dead',
+        content: bytes,
+        options: {
+          persistent: true,
+          headers: {
+            'x-alliance-dead-reason': 'not JSON',
+            'x-alliance-dead-at-ms': clock.nowMs(),
+            'x-alliance-original-queue': 'mine',
+            'x-alliance-original-exchange': 'keystone',
+            'x-alliance-original-routing-key': 'notifications.error',
+          },
+          contentType: 'application/json',
+          contentEncoding: undefined,
+          messageId: undefined,
+          timestamp: undefined,
+        },
+        // confirmed while the original was still unacked
+        settledBefore: 0,
+      },
+    ]);
+    expect(logLines().find((l) => l['msg'] === 'AMQP message parked in the dead-letter queue')).toMatchObject(
+      {
+        level: 40,
+        reason: 'not JSON',
+        bytes: 3,
+        routingKey: 'notifications.error',
+        deadLetterQueue: 'mine.dead',
+      },
+    );
+    expect((await broker.deliver('good')).outcome).toBe('ack');
+    await consumer.stop();
+  });
+
+  it('requeues, after the delay, a message it could not park (the broker refused it)', async () => {
+    const { dl, broker, clock, consumer, logLines } = setupParking(async () => ({ park: 'broken' }));
+    await consumer.start();
+    dl.refusePublishes = true;
+    const settled = broker.deliver('x');
+    await vi.waitFor(() => expect(clock.pendingTimers()).toBe(1));
+    expect(broker.settled).toEqual([]);
+    clock.advance(1_000);
+    expect((await settled).outcome).toBe('requeue');
+    expect(logLines().map((l) => l['msg'])).toContain('parking an AMQP message failed; requeued');
+    await consumer.stop();
+  });
+
+  it('drops (acks, logs) a message to park when it has no dead-letter queue', async () => {
+    const { broker, consumer, logText } = setup(async () => ({ park: 'broken' }));
+    await consumer.start();
+    expect((await broker.deliver('x')).outcome).toBe('ack');
+    expect(logText()).toContain('AMQP message cannot be handled; dropped (no dead-letter queue)');
     await consumer.stop();
   });
 

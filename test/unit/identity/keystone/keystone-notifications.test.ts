@@ -2,10 +2,12 @@
  * Keystone's notifications through the identity source, with an in-memory broker: the facts
  * Keystone writes no revocation event for (project or domain disabled, role assignment removed)
  * become revocations; every message is acked only after it was handled; a malformed one is
- * logged and acked; a message that cannot be handled now (Keystone down) goes back to the queue.
+ * parked in the dead-letter queue, logged and acked; a message that cannot be handled now
+ * (Keystone down) goes back to the queue. (Account events: keystone-account-events.test.ts.)
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeBroker } from '../../../fakes/fake-amqp.js';
+import { deadLetterBroker } from './dead-letter-broker.js';
 import { createHarness } from './harness.js';
 import type { Harness } from './harness.js';
 import { cadfDomainUpdated, cadfProjectUpdated, cadfRoleAssignmentDeleted } from './notification-samples.js';
@@ -25,17 +27,19 @@ afterEach(async () => {
 });
 
 async function started(broker = new FakeBroker()) {
-  h = await createHarness({ notifications }, { amqpConnect: broker.connect });
+  const dl = deadLetterBroker(broker);
+  h = await createHarness({ notifications }, { amqpConnect: dl.connect });
   await h.source.start();
-  return { h, broker };
+  return { h, broker, dl };
 }
 
 describe('Keystone notifications', () => {
-  it("declares the exchange as oslo.messaging does, and its own durable queue bound with '#'", async () => {
+  it("declares the exchange as oslo.messaging does, its own durable queue bound with '#', and its dead-letter queue", async () => {
     const { h, broker } = await started();
     expect(broker.declarations).toEqual([
       'exchange keystone topic durable=false autoDelete=false',
       'queue alliance-cloud-a durable=true',
+      'queue alliance-cloud-a.dead durable=true',
       'bind alliance-cloud-a keystone #',
       'prefetch 16',
       'consume alliance-cloud-a noAck=false',
@@ -117,30 +121,68 @@ describe('Keystone notifications', () => {
   });
 
   it.each([
-    ['a body that is not JSON', 'not json {'],
-    ['an envelope whose oslo.message is broken', '{"oslo.version":"2.0","oslo.message":"{oops"}'],
+    ['a body that is not JSON', 'not json {', 'body is not JSON'],
+    [
+      'an envelope whose oslo.message is broken',
+      '{"oslo.version":"2.0","oslo.message":"{oops"}',
+      '"oslo.message" is not JSON',
+    ],
+    [
+      'a message without the oslo envelope',
+      '{"event_type":"identity.project.deleted","payload":{}}',
+      'no "oslo.message"',
+    ],
     [
       'a role removal naming no user',
-      '{"event_type":"identity.role_assignment.deleted","payload":{"project":"p"}}',
+      JSON.stringify({
+        'oslo.version': '2.0',
+        'oslo.message': JSON.stringify({
+          message_id: 'm',
+          event_type: 'identity.role_assignment.deleted',
+          payload: { project: 'p', role: 'r' },
+        }),
+      }),
+      'neither user nor group',
     ],
-  ])('logs and acks %s, and goes on consuming', async (_name, body) => {
-    const { h, broker } = await started();
-    expect((await broker.deliver(body)).outcome).toBe('ack');
-    const warning = h.logLines().find((l) => l['msg'] === 'malformed Keystone notification, dropped');
-    expect(warning).toMatchObject({
-      level: 40,
-      routingKey: 'notifications.info',
-      bytes: Buffer.byteLength(body),
-    });
-    await broker.deliver(cadfRoleAssignmentDeleted);
-    expect(h.revocations).toHaveLength(1);
-  });
+  ])(
+    'parks %s in the dead-letter queue, logs why, acks it and goes on consuming',
+    async (_name, body, why) => {
+      const { h, broker, dl } = await started();
+      expect((await broker.deliver(body)).outcome).toBe('ack');
+      expect(dl.published.map((p) => [p.queue, p.content.toString()])).toEqual([
+        ['alliance-cloud-a.dead', body],
+      ]);
+      expect(dl.published[0]!.options.headers?.['x-alliance-dead-reason']).toContain(why);
+      const warning = h.logLines().find((l) => l['msg'] === 'AMQP message parked in the dead-letter queue');
+      expect(warning).toMatchObject({
+        level: 40,
+        routingKey: 'notifications.info',
+        bytes: Buffer.byteLength(body),
+        deadLetterQueue: 'alliance-cloud-a.dead',
+      });
+      expect(String(warning!['reason'])).toContain(why);
+      await broker.deliver(cadfRoleAssignmentDeleted);
+      expect(h.revocations).toHaveLength(1);
+    },
+  );
 
-  it('ignores (and acks) event types it has nothing to do with', async () => {
-    const { h, broker } = await started();
-    const body = JSON.stringify({ event_type: 'identity.user.created', payload: { resource_info: 'u' } });
+  it('ignores (acks) well-formed event types it has nothing to do with, and logs them at debug', async () => {
+    const { h, broker, dl } = await started();
+    const body = JSON.stringify({
+      'oslo.version': '2.0',
+      'oslo.message': JSON.stringify({
+        message_id: 'm1',
+        event_type: 'identity.user.created',
+        payload: { resource_info: 'u' },
+      }),
+    });
     expect((await broker.deliver(body)).outcome).toBe('ack');
-    expect(h.revocations).toEqual([]);
+    expect([h.revocations, h.accountEvents, dl.published]).toEqual([[], [], []]);
+    expect(h.logLines().find((l) => l['msg'] === 'Keystone notification ignored')).toMatchObject({
+      level: 20,
+      eventType: 'identity.user.created',
+      messageId: 'm1',
+    });
   });
 
   it('puts a message back on the queue when Keystone cannot be asked, after a delay', async () => {
@@ -155,16 +197,22 @@ describe('Keystone notifications', () => {
     expect(h.logText()).toContain('Keystone notification not handled yet; will retry');
   });
 
-  it('drops (acks, logs an error) a notification the service account may not look into, not holding up the queue', async () => {
-    const { h, broker } = await started();
-    h.fake.systemRole = false; // projects can then only be asked with the project token: 403
+  it('parks (logs an error) a notification the service account may not look into, not holding up the queue', async () => {
+    const { h, broker, dl } = await started();
+    // Projects can then only be asked with the project token: 403. (The system token the source
+    // got at start, listing the domains, must go too.)
+    h.fake.systemRole = false;
+    h.fake.expireServiceTokens();
     h.fake.projects.set(projectId, { id: projectId, name: 'demo', enabled: false, is_domain: false });
     expect((await broker.deliver(cadfProjectUpdated)).outcome).toBe('ack');
     const error = h.logLines().find((l) => l['level'] === 50);
     expect(error).toMatchObject({
-      msg: 'service account may not read what a Keystone notification is about; notification dropped',
+      msg: 'service account may not read what a Keystone notification is about; notification parked',
       eventType: 'identity.project.updated',
     });
+    expect(dl.published.map((p) => p.options.headers?.['x-alliance-dead-reason'])).toEqual([
+      expect.stringContaining('HTTP 403'),
+    ]);
   });
 
   it('starts even when RabbitMQ is down, and consumes once it is back', async () => {

@@ -36,16 +36,22 @@ describe('parseOsloNotification', () => {
     });
   });
 
-  it('accepts an unwrapped message too', () => {
+  it('refuses a message without the envelope (Keystone sends messaging v2 only)', () => {
     const inner = JSON.parse(JSON.parse(basicProjectUpdated)['oslo.message']);
-    expect(parseOsloNotification(JSON.stringify(inner)).eventType).toBe('identity.project.updated');
+    expect(() => parseOsloNotification(JSON.stringify(inner))).toThrow(
+      new MalformedNotification('no "oslo.message" string in the envelope'),
+    );
   });
 
   it.each([
     ['not JSON', 'garbage{'],
     ['an oslo.message that is not JSON', '{"oslo.version":"2.0","oslo.message":"{broken"}'],
     ['no event_type', '{"oslo.version":"2.0","oslo.message":"{\\"payload\\":{}}"}'],
-    ['a payload that is not an object', '{"event_type":"identity.project.updated","payload":"x"}'],
+    [
+      'a payload that is not an object',
+      '{"oslo.version":"2.0","oslo.message":"{\\"event_type\\":\\"identity.project.updated\\",\\"payload\\":\\"x\\"}"}',
+    ],
+    ['an oslo.message that is an object, not a string', '{"oslo.message":{"event_type":"x","payload":{}}}'],
     ['a JSON array', '[1,2]'],
     ['an oversized body', `{"event_type":"x","payload":{"pad":"${'a'.repeat(300_000)}"}}`],
   ])('refuses %s', (_name, body) => {

@@ -371,6 +371,7 @@ describe('static identity source', () => {
           ],
         },
         revocation: expected,
+        accountEvent: expect.any(Promise) as unknown,
       });
       expect(h.identity.setUserEnabled('alice', false).revocation).toBeNull();
       expect(h.identity.setUserEnabled('alice', true).revocation).toBeNull();
@@ -406,6 +407,7 @@ describe('static identity source', () => {
           reason: 'project disabled',
           source: 'static',
         },
+        accountEvent: expect.any(Promise) as unknown,
       });
       expect(emitted).toEqual([
         { projectId: ids.demo, issuedBeforeMs: nowMs, reason: 'project disabled', source: 'static' },
@@ -427,6 +429,7 @@ describe('static identity source', () => {
       expect(h.identity.setProjectEnabled(ids.archive, true)).toEqual({
         project: { id: ids.archive, name: 'archive', domainId: 'default', enabled: true },
         revocation: null,
+        accountEvent: expect.any(Promise) as unknown,
       });
       const issued = await h.identity.issueToken(alice('opaque', { projectName: 'archive' }));
       expect(issued.identity.roles).toEqual(['member']);
