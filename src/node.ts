@@ -8,12 +8,15 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createHttpServer, createLocalServer } from './api/index.js';
+import { createEventsHandlers } from './api/events-handlers.js';
 import { createIdentityAdminHandlers } from './api/identity-admin-handlers.js';
 import { createTokensHandlers } from './api/tokens-handlers.js';
 import type { HttpServer, LocalServer } from './api/index.js';
 import { createCatalog } from './catalog/index.js';
 import type { Catalog } from './catalog/index.js';
 import type { NodeConfig } from './config/types.js';
+import { createEvents } from './events/index.js';
+import type { Events } from './events/index.js';
 import { systemClock } from './lib/clock.js';
 import type { Clock } from './lib/clock.js';
 import { AllianceError, errorMessage } from './lib/errors.js';
@@ -64,6 +67,7 @@ export interface AllianceNode {
   readonly catalog: Catalog;
   readonly identity: IdentitySource;
   readonly revocations: Revocations;
+  readonly events: Events;
   readonly tokens: Tokens;
   readonly log: Logger;
   start(): Promise<NodeAddresses>;
@@ -144,6 +148,10 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     { mesh, db, clock, log },
     { cloud: config.cloud, nodeId: config.nodeId, retentionMs: config.tokens.revocationRetentionMs },
   );
+  const events = createEvents(
+    { mesh, db, clock, log },
+    { cloud: config.cloud, nodeId: config.nodeId, config: config.events },
+  );
   let staticIdentity: StaticIdentity | null = null;
   const identity: IdentitySource =
     config.identity.kind === 'static'
@@ -193,6 +201,10 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     }
   });
 
+  // An account-state change the identity source reports becomes a broadcast event; the promise
+  // resolves once it is durable, and only then does the source acknowledge it to its broker.
+  const stopForwardingAccountEvents = identity.onAccountEvent((event) => events.publishAccountEvent(event));
+
   /** A Keystone-backed cloud publishes the catalog Keystone has, re-read now and then. */
   let catalogTimer: { cancel(): void } | null = null;
   async function refreshCatalog(): Promise<void> {
@@ -207,6 +219,8 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     catalogTimer = clock.setTimer(refreshMs, () => void refreshCatalog().finally(scheduleCatalogRefresh));
   }
 
+  /** Aborted before the local API stops, so open Subscribe streams end at once (UNAVAILABLE). */
+  const apiStopping = new AbortController();
   const localServer: LocalServer = createLocalServer({
     address: config.listen.local,
     log,
@@ -217,6 +231,7 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
       meshStatus: mesh,
       softwareVersion,
       tokens: createTokensHandlers({ tokens, log }),
+      events: createEventsHandlers({ events, log, stopSignal: apiStopping.signal }),
       identityAdmin: createIdentityAdminHandlers({
         identity: staticIdentity,
         log,
@@ -237,6 +252,7 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     catalog,
     identity,
     revocations,
+    events,
     tokens,
     log,
 
@@ -252,6 +268,9 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
         undo.push(() => catalog.stop());
         revocations.start();
         undo.push(() => revocations.stop());
+        // Before the identity source, whose account events it takes, and before the local API.
+        events.start();
+        undo.push(() => events.stop());
         await identity.start();
         undo.push(() => identity.stop());
         await refreshCatalog();
@@ -260,7 +279,10 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
         await tokens.start();
         undo.push(() => tokens.stop());
         const local = await localServer.start();
-        undo.push(() => localServer.stop());
+        undo.push(() => {
+          apiStopping.abort();
+          return localServer.stop();
+        });
         let http: string | null = null;
         if (config.listen.http) {
           httpServer = createHttpServer({
@@ -291,11 +313,14 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     async stop() {
       started = false;
       await httpServer?.stop();
+      apiStopping.abort();
       await localServer.stop();
       tokens.stop();
       catalogTimer?.cancel();
       stopForwardingRevocations();
+      stopForwardingAccountEvents();
       await identity.stop();
+      events.stop();
       revocations.stop();
       catalog.stop();
       await mesh.stop();

@@ -16,6 +16,7 @@ import { toOneLine } from './output.js';
 import { registerCatalogCommand } from './commands/catalog.js';
 import { registerCertsCommand } from './commands/certs.js';
 import { registerDevCommand } from './commands/dev.js';
+import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommand } from './commands/identity.js';
 import { registerPeersCommand } from './commands/peers.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -107,6 +108,7 @@ export function createProgram(io: CliIo): Command {
   registerCatalogCommand(program, context);
   registerTokenCommand(program, context, io);
   registerIdentityCommand(program, context);
+  registerEventsCommand(program, context);
   registerServeCommand(program);
   registerDevCommand(program);
   registerCertsCommand(program);

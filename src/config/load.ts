@@ -221,14 +221,13 @@ function toNodeConfig(raw: RawConfig, baseDir: string, problems: ConfigProblem[]
       originTimeoutMs: raw.tokens.originTimeoutMs,
       revocationRetentionMs: raw.tokens.revocationRetentionMs,
     },
-    // The events section's YAML schema lands with the events capability; until then the defaults.
     events: {
-      expectedSubscribers: [],
-      windowMax: 64,
-      retryBackoffMinMs: 1_000,
-      retryBackoffMaxMs: 60_000,
-      attemptsMax: 5,
-      retentionMs: 7 * 24 * 3600 * 1000,
+      expectedSubscribers: [...raw.events.expectedSubscribers],
+      windowMax: raw.events.windowMax,
+      retryBackoffMinMs: raw.events.retryBackoffMinMs,
+      retryBackoffMaxMs: raw.events.retryBackoffMaxMs,
+      attemptsMax: raw.events.attemptsMax,
+      retentionMs: raw.events.retentionMs,
     },
     log: { level: raw.log.level },
   };

@@ -53,6 +53,19 @@ export const configDefaults = {
     /** 24 h, the longest token lifetime commonly configured in Keystone, plus an hour of margin. */
     revocationRetentionMs: 25 * 3_600_000,
   },
+  events: {
+    /** No service is expected to handle every event until the operator names it. */
+    expectedSubscribers: [] as string[],
+    /** Enough in flight to keep a service busy over a slow link; few to send again after a crash. */
+    windowMax: 64,
+    /** A second, doubling to a minute: a service that is restarting gets its events a moment later. */
+    retryBackoffMinMs: 1_000,
+    retryBackoffMaxMs: 60_000,
+    /** Five failures (about 15 s of retries with the defaults) and the event is parked for an operator. */
+    attemptsMax: 5,
+    /** A week: a cloud or a service that is down over a long weekend still gets every event. */
+    retentionMs: 7 * 24 * 3_600_000,
+  },
   logLevel: 'info',
 } as const;
 
@@ -123,6 +136,10 @@ export const configBounds = {
   mappingMatchEntriesMax: 1024,
   /** A grant's project is a template, not yet an id; the identity source checks what it expands to. */
   grantProjectLengthMax: 255,
+  /** A failing service retried more than a hundred times is not going to succeed: park it sooner. */
+  eventAttemptsMax: 100,
+  /** Events kept less than a minute are gone before a restarting service or node is back. */
+  eventRetentionMsMin: 60_000,
 } as const;
 
 type LogLevel = NodeConfig['log']['level'];
@@ -586,6 +603,39 @@ const tokensSchema = z.strictObject({
   ),
 });
 
+/** A subscriber name: a service's, as it subscribes (e.g. nova); see src/events/event-codec.ts. */
+const subscriberName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, {
+  error: (issue) =>
+    `${describeValue(issue.input)} is not a valid subscriber name: 1 to 63 lowercase letters, digits, "_", "." and "-", starting with a letter or digit`,
+});
+
+const eventsSchema = z.strictObject({
+  /**
+   * Services of this cloud that must handle every event: each gets every event held here, even
+   * one published before it first subscribed, and an event counts as handled in this cloud when
+   * all of them acked it. At most limits.expectedSubscribersMax.
+   */
+  expectedSubscribers: z
+    .array(subscriberName)
+    .max(limits.expectedSubscribersMax, {
+      error: `at most ${limits.expectedSubscribersMax} expected subscribers (limits.expectedSubscribersMax)`,
+    })
+    .default(() => [...configDefaults.events.expectedSubscribers]),
+  /** Deliveries one subscriber may hold unacked; at most limits.eventWindowMax. */
+  windowMax: integerFrom(1, limits.eventWindowMax, ' (limits.eventWindowMax)').default(
+    configDefaults.events.windowMax,
+  ),
+  /** First delay before a failed delivery is sent again; doubles up to the maximum. */
+  retryBackoffMinMs: durationMs(1).default(configDefaults.events.retryBackoffMinMs),
+  retryBackoffMaxMs: durationMs(1).default(configDefaults.events.retryBackoffMaxMs),
+  /** Failed attempts after which a delivery is parked (a visible dead letter, never sent again). */
+  attemptsMax: integerFrom(1, configBounds.eventAttemptsMax).default(configDefaults.events.attemptsMax),
+  /** How long every node keeps an event after it was published. */
+  retentionMs: integerMs(configBounds.eventRetentionMsMin, limits.eventRetentionMsMax).default(
+    configDefaults.events.retentionMs,
+  ),
+});
+
 export const rawConfigSchema = z
   .strictObject({
     /** Federation id: every node of every cloud in the federation uses the same one. */
@@ -616,6 +666,8 @@ export const rawConfigSchema = z
       .max(configBounds.mappingRulesMax, { error: `at most ${configBounds.mappingRulesMax} rules` })
       .default(() => []),
     tokens: tokensSchema.prefault({}),
+    /** Delivery of account-state events and meter records to this cloud's services. */
+    events: eventsSchema.prefault({}),
     log: logSchema.prefault({}),
   })
   // `when` makes the cross-field checks run even when some fields failed, so one pass
@@ -641,6 +693,7 @@ function checkRelations(value: unknown, report: Report): void {
   checkAdvertiseAddress(listen, value.advertisePeerAddress, report);
   if (isRecord(value.catalog)) checkCatalog(value.catalog, report);
   if (isRecord(value.mesh)) checkBackoff(value.mesh, report);
+  if (isRecord(value.events)) checkEvents(value.events, report);
   const cloud = typeof value.cloud === 'string' ? value.cloud : undefined;
   const identity = isRecord(value.identity) ? value.identity : {};
   if (identity.kind === 'static') checkStaticIdentity(identity, cloud, report);
@@ -795,6 +848,26 @@ function checkBackoff(mesh: Record<string, unknown>, report: Report): void {
     ['mesh', 'reconnectBackoffMinMs'],
     `must not exceed mesh.reconnectBackoffMaxMs (${max}); got ${min}`,
   );
+}
+
+function checkEvents(events: Record<string, unknown>, report: Report): void {
+  const min = events.retryBackoffMinMs ?? configDefaults.events.retryBackoffMinMs;
+  const max = events.retryBackoffMaxMs ?? configDefaults.events.retryBackoffMaxMs;
+  if (typeof min === 'number' && typeof max === 'number' && min > max) {
+    report(['events', 'retryBackoffMinMs'], `must not exceed events.retryBackoffMaxMs (${max}); got ${min}`);
+  }
+  const names = Array.isArray(events.expectedSubscribers) ? events.expectedSubscribers : [];
+  const first = new Map<unknown, number>();
+  for (const [index, name] of names.entries()) {
+    const seen = first.get(name);
+    if (seen === undefined) first.set(name, index);
+    else {
+      report(
+        ['events', 'expectedSubscribers', index],
+        `duplicate subscriber ${describeValue(name)} (first listed at ${formatPath(['events', 'expectedSubscribers', seen])})`,
+      );
+    }
+  }
 }
 
 /**

@@ -121,6 +121,9 @@ export const devMapping: NonNullable<RawConfigInput['mapping']> = [
   },
 ];
 
+/** Every dev cloud expects these services to handle every event, so the whole flow can be tried at once. */
+export const devExpectedSubscribers = ['nova', 'neutron'] as const;
+
 /** Writes (or reuses) the CA, certificates and configs; returns each cloud's compiled config. */
 export function prepareDevFederation(options: DevFederationOptions): DevCloud[] {
   if (!Number.isInteger(options.clouds) || options.clouds < 1 || options.clouds > devCloudsMax) {
@@ -176,6 +179,7 @@ export function prepareDevFederation(options: DevFederationOptions): DevCloud[] 
         Array.from({ length: options.clouds }, (_, i) => devCloudName(i)).filter((other) => other !== cloud),
       ),
       mapping: devMapping,
+      events: { expectedSubscribers: [...devExpectedSubscribers] },
       mesh: options.antiEntropyIntervalMs ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {},
       log: { level: options.logLevel ?? 'info' },
     };

@@ -77,12 +77,23 @@ describe('buf curl against a running node', () => {
     expect(health.exitCode).toBe(0);
     expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING' });
 
+    const provision = await bufCurl([
+      '-d',
+      '{"requestId":"r1"}',
+      `http://${federation.localAddress(0)}/alliance.v1.Provisioning/GetProvision`,
+    ]);
+    expect(provision.exitCode).toBe(12 * 8);
+    expect(provision.stderr).toContain(
+      'alliance.v1.Provisioning/GetProvision is not implemented yet on this node',
+    );
+
+    // Events is built: an unknown event type is a bad argument (3), not UNIMPLEMENTED.
     const publish = await bufCurl([
       '-d',
       '{"type":"x"}',
       `http://${federation.localAddress(0)}/alliance.v1.Events/Publish`,
     ]);
-    expect(publish.exitCode).toBe(12 * 8);
-    expect(publish.stderr).toContain('alliance.v1.Events/Publish is not implemented yet on this node');
+    expect(publish.exitCode).toBe(3 * 8);
+    expect(publish.stderr).toContain('is not a known event type; known types: identity.project.deleted');
   });
 });

@@ -74,6 +74,13 @@ tokens:
   negativeCacheMs: 0
   originTimeoutMs: 1500
   revocationRetentionMs: 7200000
+events:
+  expectedSubscribers: [nova, neutron, billing.v2]
+  windowMax: 16
+  retryBackoffMinMs: 500
+  retryBackoffMaxMs: 30000
+  attemptsMax: 8
+  retentionMs: 86400000
 log: { level: debug }
 `;
 
@@ -184,7 +191,14 @@ const fullConfig: NodeConfig = {
     originTimeoutMs: 1500,
     revocationRetentionMs: 7_200_000,
   },
-  events: defaultIdentityMappingTokens.events,
+  events: {
+    expectedSubscribers: ['nova', 'neutron', 'billing.v2'],
+    windowMax: 16,
+    retryBackoffMinMs: 500,
+    retryBackoffMaxMs: 30_000,
+    attemptsMax: 8,
+    retentionMs: 86_400_000,
+  },
   log: { level: 'debug' },
 };
 
@@ -458,6 +472,47 @@ mesh: { reconnectBackoffMinMs: 20000, peersMax: 65, eagerFanoutMax: 1.5, antiEnt
     ]);
   });
 
+  test('a bad events section reports each problem under its key', () => {
+    const yaml = `${minimalYaml}events:
+  expectedSubscribers: [nova, Neutron, nova]
+  windowMax: 0
+  retryBackoffMinMs: 5000
+  retryBackoffMaxMs: 1000
+  attemptsMax: 101
+  retentionMs: 1000
+  retries: 3
+`;
+    expect(problemsOf(() => parseConfig(yaml, { baseDir }))).toEqual([
+      {
+        key: 'events.expectedSubscribers[1]',
+        message:
+          '"Neutron" is not a valid subscriber name: 1 to 63 lowercase letters, digits, "_", "." and "-", starting with a letter or digit',
+      },
+      {
+        key: 'events.windowMax',
+        message: 'must be an integer from 1 to 1024 (limits.eventWindowMax); got 0',
+      },
+      { key: 'events.attemptsMax', message: 'must be an integer from 1 to 100; got 101' },
+      {
+        key: 'events.retentionMs',
+        message: 'must be an integer from 60000 to 2678400000 (milliseconds); got 1000',
+      },
+      {
+        key: 'events.retries',
+        message:
+          'unknown key; expected one of expectedSubscribers, windowMax, retryBackoffMinMs, retryBackoffMaxMs, attemptsMax, retentionMs',
+      },
+      {
+        key: 'events.retryBackoffMinMs',
+        message: 'must not exceed events.retryBackoffMaxMs (1000); got 5000',
+      },
+      {
+        key: 'events.expectedSubscribers[2]',
+        message: 'duplicate subscriber "nova" (first listed at events.expectedSubscribers[0])',
+      },
+    ]);
+  });
+
   test('an empty document is one problem at the root', () => {
     expect(problemsOf(() => parseConfig('# nothing yet\n', { baseDir }))).toEqual([
       { key: '(root)', message: 'the document is empty' },
@@ -478,7 +533,7 @@ describe('docs/CONFIGURATION.md', () => {
   const fragment = (marker: string) => fragments.find((text) => text.includes(marker)) ?? '';
 
   test('has the complete example, the smallest file and one fragment for each of identity and mapping', () => {
-    expect([complete !== '', smallest !== '', examples.length, fragments.length]).toEqual([true, true, 5, 3]);
+    expect([complete !== '', smallest !== '', examples.length, fragments.length]).toEqual([true, true, 6, 4]);
   });
 
   test('the complete example compiles to what the page says', () => {
@@ -496,6 +551,7 @@ describe('docs/CONFIGURATION.md', () => {
       identity: config.identity,
       mapping: config.mapping,
       tokens: config.tokens,
+      events: config.events,
     }).toEqual({
       nodeId: 'cloud-a/n1',
       dataDir: '/etc/alliance/data/cloud-a',
@@ -531,6 +587,7 @@ describe('docs/CONFIGURATION.md', () => {
         },
       ],
       tokens: defaultIdentityMappingTokens.tokens,
+      events: { ...defaultIdentityMappingTokens.events, expectedSubscribers: ['nova', 'neutron'] },
     });
   });
 
@@ -588,6 +645,15 @@ describe('docs/CONFIGURATION.md', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('the events example compiles, over the event defaults', () => {
+    expect(parseConfig(`${smallest}${fragment('\nevents:\n')}`, { baseDir }).events).toEqual({
+      ...defaultIdentityMappingTokens.events,
+      expectedSubscribers: ['nova', 'neutron'],
+      retryBackoffMaxMs: 300_000,
+      attemptsMax: 10,
+    });
   });
 
   test('the mapping example compiles, its rules in order', () => {

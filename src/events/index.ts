@@ -1,0 +1,963 @@
+/**
+ * Account-state events and meter records, delivered durably to every interested service of every
+ * cloud, with receipts back to the origin (DESIGN.md §1.6, §5.1, §6).
+ *
+ * - An event is a record of topic "event" (key: its id, a UUID), so the mesh stores it durably
+ *   before Publish returns, spreads it, and drops it after the retention time. Its target is one
+ *   cloud or, empty, every cloud.
+ * - When an event targeted at this cloud is applied here (published here or received), one
+ *   delivery row is made per subscriber that should get it: every subscriber the config expects,
+ *   and any other subscriber for events applied after its first Subscribe. onChange runs after
+ *   the mesh's transaction commits, so start() makes the rows a crash may have left out.
+ * - Subscribe streams the pending deliveries of one subscriber, in origin order per origin, at
+ *   most `windowMax` unacked at a time, each subscriber on its own queue; Ack answers one
+ *   delivery: done and skipped are final, failed is retried with a doubling backoff and parked
+ *   (a dead letter) after `attemptsMax` failures. Deliveries in flight when a stream ends are
+ *   sent again (at-least-once).
+ * - Each expected subscriber's standing with each origin's events is one cumulative record of
+ *   topic "receipt" (receipt.ts), republished at most every limits.receiptFlushIntervalMs; each
+ *   node publishes the subscribers its cloud expects (topic "subscribers", key: the cloud). From
+ *   these any node answers GetEventStatus for any event it holds (event-status.ts).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { limits } from '../config/limits.js';
+import type { EventsConfig } from '../config/types.js';
+import { Outcome } from '../gen/alliance/v1/events.js';
+import type { Event, GetEventStatusResponse, SubscriberEventStatus } from '../gen/alliance/v1/events.js';
+import type { Clock, Timer } from '../lib/clock.js';
+import { AllianceError, errorMessage, invalidArgument, notFound } from '../lib/errors.js';
+import type { Mesh, MeshRecord, Topic } from '../mesh/index.js';
+import type { SqliteDatabase } from '../store/database.js';
+import {
+  checkEventFields,
+  checkSubscriberName,
+  cloudOfNode,
+  decodeEventRecord,
+  decodeReceiptRecord,
+  decodeSubscribersRecord,
+  encodeEvent,
+  encodeReceipt,
+  encodeSubscribers,
+  eventIdFromSource,
+  eventTopic,
+  receiptKey,
+  receiptTopic,
+  sourceOf,
+  subscribersTopic,
+  tooManyEvents,
+} from './event-codec.js';
+import { assembleStatus, bestOutcome, indexReceipt, outcomeFromReceipt } from './event-status.js';
+import type { IndexedReceipt } from './event-status.js';
+import { checkEventType } from './event-types.js';
+import { createDeliveryStore } from './delivery-store.js';
+import type { Delivery, DeliveryStore, KnownSubscriber, NewDelivery } from './delivery-store.js';
+import { attemptsOf, computeReceipt, outcomeOfState } from './receipt.js';
+
+export { eventTypes, eventTypeDescriptions, isEventType, checkEventType } from './event-types.js';
+export type { EventType } from './event-types.js';
+export {
+  eventTopic,
+  receiptTopic,
+  subscribersTopic,
+  eventIdFromSource,
+  isSubscriberName,
+  checkSubscriberName,
+  receiptKey,
+  sourceOf,
+} from './event-codec.js';
+export { computeReceipt, attemptsOf } from './receipt.js';
+export type { DeliveryFacts, DeliveryState, ReceiptInput } from './receipt.js';
+export { assembleStatus, bestOutcome, indexReceipt, outcomeFromReceipt } from './event-status.js';
+export { eventsMigrations } from './delivery-store.js';
+
+export interface EventsOptions {
+  cloud: string;
+  /** `<cloud>/<node>`. */
+  nodeId: string;
+  config: EventsConfig;
+  /** Default: limits.receiptFlushIntervalMs. */
+  receiptFlushIntervalMs?: number;
+  /** Default: limits.eventGapRecheckMs. */
+  gapRecheckMs?: number;
+  /** How often expired deliveries leave the database; default 60 s. */
+  purgeIntervalMs?: number;
+  /** Default: limits.receiptOutcomesMax; tests pass a smaller one. */
+  receiptOutcomesMax?: number;
+}
+
+export interface EventsDeps {
+  mesh: Pick<Mesh, 'registerTopic' | 'versions'>;
+  /** Holds the deliveries; the node's one database (the mesh's records are in it too). */
+  db: SqliteDatabase;
+  clock: Clock;
+  log: Logger;
+  /** Event ids; injected so tests can name them. Default: crypto.randomUUID. */
+  randomId?: () => string;
+}
+
+export interface PublishInput {
+  type: string;
+  subject: string;
+  /** A JSON object. */
+  data?: Record<string, unknown>;
+  /** Empty: every cloud. */
+  targetCloud: string;
+}
+
+/** An account-state change from the identity source (structurally identity's AccountEvent). */
+export interface AccountEventInput {
+  type: string;
+  subject: string;
+  timeMs: number;
+  data: Record<string, unknown>;
+  /** A stable id of the change at its source: the same change reported twice is one event. */
+  sourceId: string;
+}
+
+export interface SubscribeInput {
+  subscriber: string;
+  /** Event types to receive; empty: all. The others are acked `skipped` without being sent. */
+  types: readonly string[];
+}
+
+export interface SubscriberStream {
+  /** Aborts when the client goes away or the server stops. */
+  signal: AbortSignal;
+  /** Writes one event; resolves when the stream can take more. */
+  send(event: Event): Promise<void>;
+}
+
+export interface AckInput {
+  subscriber: string;
+  eventId: string;
+  outcome: Outcome;
+  detail: string;
+}
+
+/** A record of one of the events topics was applied here (tests and watchers wait on these). */
+export interface EventsChange {
+  topic: typeof eventTopic | typeof receiptTopic | typeof subscribersTopic;
+  origin: string;
+  key: string;
+}
+
+export interface Events {
+  /** Loads what is held, makes the deliveries a crash left out, publishes the subscribers record. */
+  start(): void;
+  /** Ends the open streams (UNAVAILABLE) and publishes the receipts still waiting. */
+  stop(): void;
+  /** Publishes an event; durable when it returns. Throws INVALID_ARGUMENT, RESOURCE_EXHAUSTED. */
+  publish(input: PublishInput): Event;
+  /**
+   * Publishes an identity source's change as a broadcast event, once per `sourceId`; resolves
+   * when it is durable, so the source may then acknowledge it to its broker.
+   */
+  publishAccountEvent(input: AccountEventInput): Promise<void>;
+  /**
+   * Streams `subscriber`'s deliveries through `stream.send` until the stream's signal aborts
+   * (resolves), a newer Subscribe replaces this one (rejects ABORTED) or the node stops (rejects
+   * UNAVAILABLE).
+   */
+  subscribe(input: SubscribeInput, stream: SubscriberStream): Promise<void>;
+  /** Records one answer; durable when it returns. Throws NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION. */
+  ack(input: AckInput): void;
+  /** Per target cloud, each expected subscriber's outcome. Throws NOT_FOUND for an event not held. */
+  status(eventId: string): GetEventStatusResponse;
+  /**
+   * The subscribers each cloud expects, as far as this node knows (the "subscribers" records it
+   * holds; this cloud's from its config): the clouds a broadcast event is for.
+   */
+  expectations(): Map<string, string[]>;
+  /** Calls `listener` after each event, receipt or subscribers record is applied here. */
+  onChange(listener: (change: EventsChange) => void): () => void;
+  /** Publishes the receipts changed since the last flush now, instead of at the next interval. */
+  flushReceipts(): void;
+}
+
+/** What this node remembers of every event it holds, for acks and GetEventStatus. */
+interface HeldEvent {
+  origin: string;
+  version: number;
+  cloud: string;
+  targetCloud: string;
+  expiresAtMs: number;
+}
+
+const defaultPurgeIntervalMs = 60_000;
+export const replacedDetails = 'replaced by a newer subscription';
+export const stoppingDetails = 'the node is shutting down';
+
+export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
+  const log = deps.log.child({ component: 'events' });
+  const { clock, mesh } = deps;
+  const { cloud, nodeId, config } = options;
+  const randomId = deps.randomId ?? randomUUID;
+  const flushIntervalMs = options.receiptFlushIntervalMs ?? limits.receiptFlushIntervalMs;
+  const gapRecheckMs = options.gapRecheckMs ?? limits.eventGapRecheckMs;
+  const purgeIntervalMs = options.purgeIntervalMs ?? defaultPurgeIntervalMs;
+  const outcomesMax = options.receiptOutcomesMax ?? limits.receiptOutcomesMax;
+  assert(cloudOfNode(nodeId) === cloud, 'nodeId must be <cloud>/<node>');
+  assert(config.windowMax >= 1 && config.attemptsMax >= 1, 'windowMax and attemptsMax must be positive');
+  assert(config.retryBackoffMinMs >= 1 && config.retryBackoffMaxMs >= config.retryBackoffMinMs);
+
+  const expected = new Set(config.expectedSubscribers);
+  const store: DeliveryStore = createDeliveryStore(deps.db);
+  const held = new Map<string, HeldEvent>();
+  const heldPerCloud = new Map<string, number>();
+  /** Known subscribers that are not expected, with their baselines. */
+  const known = new Map<string, KnownSubscriber>();
+  /** cloud -> publishing node -> the subscribers it says its cloud expects. */
+  const expectedByCloud = new Map<string, Map<string, string[]>>();
+  /** receipt key -> publishing node -> receipt. */
+  const receipts = new Map<string, Map<string, IndexedReceipt>>();
+  const live = new Map<string, Subscription>();
+  const listeners = new Set<(change: EventsChange) => void>();
+
+  /** Per `${subscriber}\0${origin}`: the V of the last receipt computed, and its bytes. */
+  const receiptState = new Map<string, { floorVersion: number; published: Uint8Array | null }>();
+  const dirtyReceipts = new Set<string>();
+  let flushTimer: Timer | null = null;
+  let purgeTimer: Timer | null = null;
+  let unsubscribers: (() => void)[] = [];
+  let running = false;
+
+  const topics = {
+    event: deps.mesh.registerTopic({
+      name: eventTopic,
+      validate(record) {
+        const event = decodeEventRecord(record);
+        if (!held.has(event.id) && (heldPerCloud.get(event.originCloud) ?? 0) >= limits.eventsPerCloudMax) {
+          throw tooManyEvents(event.originCloud, limits.eventsPerCloudMax);
+        }
+      },
+    }),
+    receipt: deps.mesh.registerTopic({
+      name: receiptTopic,
+      validate: (record) => void decodeReceiptRecord(record),
+    }),
+    subscribers: deps.mesh.registerTopic({
+      name: subscribersTopic,
+      validate: (record) => void decodeSubscribersRecord(record),
+    }),
+  } satisfies Record<string, Topic>;
+
+  function emit(change: EventsChange): void {
+    for (const listener of listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        log.error({ err }, 'events change listener failed');
+      }
+    }
+  }
+
+  const isTargetedHere = (targetCloud: string): boolean => targetCloud === '' || targetCloud === cloud;
+
+  // ---- events held, and the deliveries they make ---------------------------------------
+
+  function remember(event: Event, record: MeshRecord): HeldEvent | undefined {
+    const existing = held.get(event.id);
+    if (existing) return existing.origin === record.origin ? existing : undefined;
+    const entry: HeldEvent = {
+      origin: record.origin,
+      version: record.version,
+      cloud: event.originCloud,
+      targetCloud: event.targetCloud,
+      expiresAtMs: record.expiresAtMs,
+    };
+    held.set(event.id, entry);
+    heldPerCloud.set(entry.cloud, (heldPerCloud.get(entry.cloud) ?? 0) + 1);
+    return entry;
+  }
+
+  /** The subscribers that get an event of `origin` at `version`: the expected ones, and any other past its baseline. */
+  function recipientsOf(origin: string, version: number): string[] {
+    const names = [...expected];
+    for (const subscriber of known.values()) {
+      if (!expected.has(subscriber.name) && version > (subscriber.baseline.get(origin) ?? 0)) {
+        names.push(subscriber.name);
+      }
+    }
+    return names;
+  }
+
+  function onEventRecord(record: MeshRecord): void {
+    if (record.deleted) {
+      // Nothing publishes these: an event ends only by expiring.
+      log.warn({ origin: record.origin, key: record.key }, 'event tombstone ignored');
+      return;
+    }
+    if (record.expiresAtMs <= clock.nowMs()) return;
+    let event: Event;
+    try {
+      event = decodeEventRecord(record);
+    } catch (err) {
+      // The mesh validated it on arrival; this is a stored copy gone bad.
+      log.error(
+        { reason: errorMessage(err), origin: record.origin, key: record.key },
+        'event record does not decode',
+      );
+      return;
+    }
+    const entry = remember(event, record);
+    if (!entry) {
+      log.warn({ id: event.id, origin: record.origin }, 'event id already held from another origin; ignored');
+      return;
+    }
+    if (isTargetedHere(event.targetCloud)) {
+      const made = store.insert(
+        recipientsOf(record.origin, record.version).map((subscriber): NewDelivery => ({
+          subscriber,
+          eventId: event.id,
+          origin: record.origin,
+          version: record.version,
+          type: event.type,
+          timeMs: event.time?.getTime() ?? record.createdAtMs,
+          expiresAtMs: record.expiresAtMs,
+        })),
+      );
+      for (const delivery of made) live.get(delivery.subscriber)?.noteNew(delivery);
+    }
+    emit({ topic: eventTopic, origin: record.origin, key: record.key });
+  }
+
+  function onReceiptRecord(record: MeshRecord): void {
+    let byNode = receipts.get(record.key);
+    if (record.deleted) {
+      byNode?.delete(record.origin);
+    } else {
+      try {
+        const receipt = indexReceipt(decodeReceiptRecord(record));
+        if (!byNode) receipts.set(record.key, (byNode = new Map()));
+        byNode.set(record.origin, receipt);
+      } catch (err) {
+        log.error(
+          { reason: errorMessage(err), origin: record.origin, key: record.key },
+          'receipt does not decode',
+        );
+        return;
+      }
+    }
+    emit({ topic: receiptTopic, origin: record.origin, key: record.key });
+  }
+
+  function onSubscribersRecord(record: MeshRecord): void {
+    let byNode = expectedByCloud.get(record.key);
+    if (record.deleted) {
+      byNode?.delete(record.origin);
+      if (byNode?.size === 0) expectedByCloud.delete(record.key);
+    } else {
+      try {
+        const payload = decodeSubscribersRecord(record);
+        if (!byNode) expectedByCloud.set(payload.cloud, (byNode = new Map()));
+        byNode.set(record.origin, payload.expected);
+      } catch (err) {
+        log.error({ reason: errorMessage(err), origin: record.origin }, 'subscribers record does not decode');
+        return;
+      }
+    }
+    emit({ topic: subscribersTopic, origin: record.origin, key: record.key });
+  }
+
+  function publishSubscribers(): void {
+    const payload = encodeSubscribers({ cloud, expected: [...expected].sort() });
+    const current = topics.subscribers.get(nodeId, cloud);
+    if (current && !current.deleted && Buffer.from(current.payload).equals(Buffer.from(payload))) return;
+    topics.subscribers.publish(cloud, payload);
+    log.info({ expected: [...expected] }, 'expected subscribers published');
+  }
+
+  // ---- publishing --------------------------------------------------------------------
+
+  function publishEvent(event: Event, expiresAtMs: number): Event {
+    assert(running, 'publish() before start()');
+    checkEventFields(event);
+    if (!held.has(event.id) && (heldPerCloud.get(cloud) ?? 0) >= limits.eventsPerCloudMax) {
+      throw tooManyEvents(cloud, limits.eventsPerCloudMax);
+    }
+    const payload = encodeEvent(event);
+    // Checked exactly as every peer will check it, so nothing is published that peers refuse.
+    decodeEventRecord({
+      origin: nodeId,
+      topic: eventTopic,
+      key: event.id,
+      version: 0,
+      deleted: false,
+      expiresAtMs,
+      createdAtMs: clock.nowMs(),
+      payload,
+    });
+    topics.event.publish(event.id, payload, { expiresAtMs });
+    log.debug({ id: event.id, type: event.type, targetCloud: event.targetCloud }, 'event published');
+    return event;
+  }
+
+  // ---- subscriptions -----------------------------------------------------------------
+
+  /** One open Subscribe stream: its own queue, window and wake-ups, so no subscriber waits on another. */
+  class Subscription {
+    readonly inFlight = new Map<string, { origin: string; version: number }>();
+    /** Per origin, the highest version sent on this stream (new deliveries are looked for above it). */
+    readonly cursors = new Map<string, number>();
+    /** Origins with pending deliveries above their cursor, as far as this stream knows. */
+    readonly origins: Set<string>;
+    readonly ended = new AbortController();
+    endReason: AllianceError | null = null;
+    private rung = false;
+    private waiter: (() => void) | null = null;
+    private retryTimer: { timer: Timer; dueMs: number } | null = null;
+    private gapTimer: Timer | null = null;
+
+    constructor(
+      readonly name: string,
+      readonly types: ReadonlySet<string> | null,
+    ) {
+      this.origins = new Set(store.originsWithPending(name));
+    }
+
+    ring(): void {
+      this.rung = true;
+      const waiter = this.waiter;
+      this.waiter = null;
+      waiter?.();
+    }
+
+    /** Resolves at the next ring() since the last clear (at once if there was one), or on abort. */
+    wait(signal: AbortSignal): Promise<void> {
+      if (this.rung || signal.aborted) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          this.waiter = null;
+          resolve();
+        };
+        this.waiter = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+
+    clear(): void {
+      this.rung = false;
+    }
+
+    noteNew(delivery: NewDelivery): void {
+      this.origins.add(delivery.origin);
+      // A delivery below what this stream sent already (not expected to happen: deliveries are made
+      // as records apply, in version order up to the gap-free version) is looked for again.
+      const cursor = this.cursors.get(delivery.origin) ?? 0;
+      if (delivery.version <= cursor) this.cursors.set(delivery.origin, delivery.version - 1);
+      this.ring();
+    }
+
+    end(reason: AllianceError): void {
+      this.endReason ??= reason;
+      this.ended.abort(reason);
+    }
+
+    scheduleRetry(dueMs: number): void {
+      if (this.retryTimer && this.retryTimer.dueMs <= dueMs) return;
+      this.retryTimer?.timer.cancel();
+      const timer = clock.setTimer(dueMs - clock.nowMs(), () => {
+        this.retryTimer = null;
+        this.ring();
+      });
+      this.retryTimer = { timer, dueMs };
+    }
+
+    scheduleGapRecheck(): void {
+      if (this.gapTimer) return;
+      this.gapTimer = clock.setTimer(gapRecheckMs, () => {
+        this.gapTimer = null;
+        this.ring();
+      });
+    }
+
+    cancelTimers(): void {
+      this.retryTimer?.timer.cancel();
+      this.retryTimer = null;
+      this.gapTimer?.cancel();
+      this.gapTimer = null;
+    }
+  }
+
+  /** The event a delivery sends, or null when its record is gone (expired). */
+  function loadEvent(delivery: Delivery): Event | null {
+    const record = topics.event.get(delivery.origin, delivery.eventId);
+    if (!record || record.deleted || record.expiresAtMs <= clock.nowMs()) return null;
+    try {
+      return { ...decodeEventRecord(record), attempt: delivery.failures + 1 };
+    } catch (err) {
+      log.error({ reason: errorMessage(err), id: delivery.eventId }, 'event record does not decode');
+      return null;
+    }
+  }
+
+  /**
+   * The next events to send on `sub`, at most its free window, marked in flight: failed ones due
+   * for a retry first, then new ones, per origin in version order and never above the origin's
+   * gap-free version (so a late event never overtakes an earlier one), origins interleaved by
+   * event time. Deliveries of types the stream does not take are acked `skipped` on the way.
+   */
+  function nextBatch(sub: Subscription): Event[] {
+    const out: Event[] = [];
+    const nowMs = clock.nowMs();
+    const versions = mesh.versions();
+    let blockedByGap = false;
+    for (;;) {
+      const room = config.windowMax - sub.inFlight.size;
+      if (room <= 0) break;
+      const chosen: Delivery[] = [];
+      const retries = store
+        .dueRetries(sub.name, nowMs, room + sub.inFlight.size)
+        .filter((d) => !sub.inFlight.has(d.eventId));
+      chosen.push(...retries.slice(0, room));
+      const perOrigin: Delivery[][] = [];
+      if (chosen.length < room) {
+        for (const origin of [...sub.origins]) {
+          const fetched = store.nextPending(
+            sub.name,
+            origin,
+            sub.cursors.get(origin) ?? 0,
+            room + sub.inFlight.size,
+          );
+          if (fetched.length === 0) {
+            sub.origins.delete(origin);
+            continue;
+          }
+          const gapFree = versions.get(origin) ?? 0;
+          const ready = fetched.filter((d) => d.version <= gapFree && !sub.inFlight.has(d.eventId));
+          if (ready.length < fetched.length && fetched.some((d) => d.version > gapFree)) blockedByGap = true;
+          if (ready.length > 0) perOrigin.push(ready);
+        }
+        chosen.push(...mergeByTime(perOrigin, room - chosen.length));
+      }
+      if (chosen.length === 0) break;
+      for (const delivery of chosen) {
+        if (delivery.state === 'pending') {
+          sub.cursors.set(delivery.origin, Math.max(sub.cursors.get(delivery.origin) ?? 0, delivery.version));
+        }
+        if (sub.types && !sub.types.has(delivery.type)) {
+          settle(delivery, { state: 'skipped', detail: 'not among the types the subscriber takes' }, nowMs);
+          continue;
+        }
+        const event = loadEvent(delivery);
+        if (!event) {
+          store.remove(delivery.subscriber, delivery.eventId);
+          markReceiptDirty(delivery.subscriber, delivery.origin);
+          continue;
+        }
+        sub.inFlight.set(delivery.eventId, { origin: delivery.origin, version: delivery.version });
+        out.push(event);
+      }
+    }
+    if (out.length === 0) {
+      const dueMs = store.nextRetryDueMs(sub.name, nowMs);
+      if (dueMs !== undefined) sub.scheduleRetry(dueMs);
+      if (blockedByGap) sub.scheduleGapRecheck();
+    }
+    return out;
+  }
+
+  function settle(
+    delivery: Delivery,
+    answer: { state: 'done' | 'skipped'; detail: string },
+    nowMs: number,
+  ): void {
+    store.update(delivery.subscriber, delivery.eventId, {
+      state: answer.state,
+      failures: delivery.failures,
+      dueAtMs: 0,
+      detail: answer.detail,
+      ackedAtMs: nowMs,
+    });
+    markReceiptDirty(delivery.subscriber, delivery.origin);
+  }
+
+  async function serve(sub: Subscription, stream: SubscriberStream): Promise<void> {
+    const signal = AbortSignal.any([stream.signal, sub.ended.signal]);
+    while (!signal.aborted) {
+      sub.clear();
+      const batch = nextBatch(sub);
+      for (const event of batch) {
+        if (signal.aborted) return;
+        await untilAborted(stream.send(event), signal);
+      }
+      if (batch.length === 0) await sub.wait(signal);
+    }
+  }
+
+  // ---- receipts ----------------------------------------------------------------------
+
+  const receiptStateKey = (subscriber: string, origin: string): string => `${subscriber}\0${origin}`;
+
+  function markReceiptDirty(subscriber: string, origin: string): void {
+    if (!expected.has(subscriber)) return;
+    dirtyReceipts.add(receiptStateKey(subscriber, origin));
+    if (flushTimer || !running) return;
+    flushTimer = clock.setTimer(flushIntervalMs, () => {
+      flushTimer = null;
+      flushReceipts();
+    });
+  }
+
+  function flushReceipts(): void {
+    flushTimer?.cancel();
+    flushTimer = null;
+    if (dirtyReceipts.size === 0) return;
+    const versions = mesh.versions();
+    const dirty = [...dirtyReceipts];
+    dirtyReceipts.clear();
+    let published = 0;
+    for (const key of dirty) {
+      const [subscriber = '', origin = ''] = key.split('\0');
+      let state = receiptState.get(key);
+      if (!state) receiptState.set(key, (state = { floorVersion: 0, published: null }));
+      const receipt = computeReceipt({
+        cloud,
+        subscriber,
+        origin,
+        gapFreeVersion: versions.get(origin) ?? 0,
+        deliveries: store.receiptFacts(subscriber, origin, state.floorVersion),
+        floorVersion: state.floorVersion,
+        outcomesMax,
+      });
+      state.floorVersion = Number(receipt.handledThroughVersion);
+      const bytes = encodeReceipt(receipt);
+      if (state.published && Buffer.from(state.published).equals(Buffer.from(bytes))) continue;
+      topics.receipt.publish(receiptKey(cloud, subscriber, origin), bytes);
+      state.published = bytes;
+      published++;
+    }
+    if (published > 0) log.debug({ published }, 'receipts published');
+  }
+
+  // ---- status ------------------------------------------------------------------------
+
+  function localOutcome(eventId: string, subscriber: string): SubscriberEventStatus {
+    const delivery = store.get(subscriber, eventId);
+    if (!delivery) return bestOutcome(subscriber, []);
+    return {
+      name: subscriber,
+      outcome: outcomeOfState(delivery.state),
+      detail: delivery.detail,
+      ackedAt: delivery.ackedAtMs > 0 ? new Date(delivery.ackedAtMs) : undefined,
+      attempts: attemptsOf(delivery),
+      parked: delivery.state === 'parked',
+    };
+  }
+
+  function expectedIn(targetCloud: string): string[] | undefined {
+    if (targetCloud === cloud) return [...expected];
+    const byNode = expectedByCloud.get(targetCloud);
+    if (!byNode) return undefined;
+    return [...new Set([...byNode.values()].flat())];
+  }
+
+  // ---- purge -------------------------------------------------------------------------
+
+  function purge(): void {
+    const nowMs = clock.nowMs();
+    let dropped = 0;
+    for (const [id, entry] of held) {
+      if (entry.expiresAtMs > nowMs) continue;
+      held.delete(id);
+      heldPerCloud.set(entry.cloud, (heldPerCloud.get(entry.cloud) ?? 1) - 1);
+      dropped++;
+    }
+    const rows = store.purge(nowMs);
+    if (rows > 0) {
+      // A pending delivery gone may let a receipt move on.
+      for (const { subscriber, origin } of store.subscriberOrigins()) markReceiptDirty(subscriber, origin);
+    }
+    if (dropped > 0 || rows > 0) log.info({ events: dropped, deliveries: rows }, 'expired events purged');
+    purgeTimer = clock.setTimer(purgeIntervalMs, purge);
+  }
+
+  // ---- the handle --------------------------------------------------------------------
+
+  return {
+    start() {
+      assert(!running, 'events already started');
+      running = true;
+      for (const subscriber of store.knownSubscribers()) known.set(subscriber.name, subscriber);
+      // Listen first, then load: a record applied in between is seen twice, and its deliveries
+      // (INSERT OR IGNORE) made once. Loading makes the deliveries of every event held here,
+      // which a crash between the mesh's commit and onChange may have left out.
+      unsubscribers = [
+        topics.event.onChange(onEventRecord),
+        topics.receipt.onChange(onReceiptRecord),
+        topics.subscribers.onChange(onSubscribersRecord),
+      ];
+      store.transaction(() => {
+        for (const record of topics.event.list()) onEventRecord(record);
+      });
+      for (const record of topics.subscribers.list()) onSubscribersRecord(record);
+      for (const record of topics.receipt.list()) {
+        onReceiptRecord(record);
+        if (record.origin !== nodeId) continue;
+        try {
+          const receipt = decodeReceiptRecord(record);
+          receiptState.set(receiptStateKey(receipt.subscriber, receipt.origin), {
+            floorVersion: 0,
+            published: record.payload,
+          });
+        } catch {
+          // Logged by onReceiptRecord; it is recomputed below anyway.
+        }
+      }
+      publishSubscribers();
+      for (const { subscriber, origin } of store.subscriberOrigins()) markReceiptDirty(subscriber, origin);
+      flushReceipts();
+      purgeTimer = clock.setTimer(purgeIntervalMs, purge);
+      log.info({ events: held.size, expected: [...expected], known: [...known.keys()] }, 'events started');
+    },
+
+    stop() {
+      if (!running) return;
+      for (const sub of live.values()) sub.end(new AllianceError('UNAVAILABLE', stoppingDetails));
+      flushReceipts();
+      running = false;
+      for (const unsubscribe of unsubscribers) unsubscribe();
+      unsubscribers = [];
+      purgeTimer?.cancel();
+      purgeTimer = null;
+    },
+
+    publish(input) {
+      const nowMs = clock.nowMs();
+      return publishEvent(
+        {
+          id: randomId(),
+          source: sourceOf(nodeId),
+          type: input.type,
+          subject: input.subject,
+          time: new Date(nowMs),
+          data: input.data ?? {},
+          originCloud: cloud,
+          attempt: 0,
+          targetCloud: input.targetCloud,
+        },
+        nowMs + config.retentionMs,
+      );
+    },
+
+    async publishAccountEvent(input) {
+      const id = eventIdFromSource(cloud, input.sourceId);
+      if (held.has(id)) return;
+      let data: Record<string, unknown>;
+      try {
+        data = JSON.parse(JSON.stringify(input.data ?? {})) as Record<string, unknown>;
+      } catch (err) {
+        throw invalidArgument(`account event data is not JSON: ${errorMessage(err)}`);
+      }
+      const nowMs = clock.nowMs();
+      publishEvent(
+        {
+          id,
+          source: sourceOf(nodeId),
+          type: input.type,
+          subject: input.subject,
+          time: new Date(input.timeMs),
+          data,
+          originCloud: cloud,
+          attempt: 0,
+          targetCloud: '',
+        },
+        Math.max(input.timeMs, nowMs) + config.retentionMs,
+      );
+      log.info({ id, type: input.type, subject: input.subject }, 'account event published');
+    },
+
+    async subscribe(input, stream) {
+      assert(running, 'subscribe() before start()');
+      checkSubscriberName(input.subscriber);
+      const types =
+        input.types.length === 0 ? null : new Set(input.types.map((t) => checkEventType(t, 'types entry')));
+      const name = input.subscriber;
+      if (!expected.has(name) && !known.has(name)) {
+        if (expected.size + known.size >= limits.subscribersMax) {
+          throw new AllianceError(
+            'RESOURCE_EXHAUSTED',
+            `this node already delivers to ${limits.subscribersMax} subscribers (limits.subscribersMax)`,
+          );
+        }
+        const subscriber: KnownSubscriber = { name, firstSeenMs: clock.nowMs(), baseline: mesh.versions() };
+        store.addKnownSubscriber(subscriber);
+        known.set(name, subscriber);
+        log.info({ subscriber: name }, 'new subscriber: it gets the events applied from now on');
+      }
+      live.get(name)?.end(new AllianceError('ABORTED', replacedDetails));
+      const sub = new Subscription(name, types);
+      live.set(name, sub);
+      log.info({ subscriber: name, types: types && [...types] }, 'subscriber connected');
+      try {
+        await serve(sub, stream);
+      } catch (err) {
+        if (!sub.endReason) throw err;
+      } finally {
+        sub.cancelTimers();
+        if (live.get(name) === sub) live.delete(name);
+        log.info(
+          { subscriber: name, inFlight: sub.inFlight.size, reason: sub.endReason?.message },
+          'subscriber gone',
+        );
+      }
+      if (sub.endReason) throw sub.endReason;
+    },
+
+    ack(input) {
+      assert(running, 'ack() before start()');
+      checkSubscriberName(input.subscriber);
+      if (input.eventId === '') throw invalidArgument('event_id is required');
+      if (Buffer.byteLength(input.detail) > limits.eventAckDetailBytesMax) {
+        throw invalidArgument(`detail is longer than ${limits.eventAckDetailBytesMax} bytes`);
+      }
+      if (
+        input.outcome !== Outcome.OUTCOME_DONE &&
+        input.outcome !== Outcome.OUTCOME_FAILED &&
+        input.outcome !== Outcome.OUTCOME_SKIPPED
+      ) {
+        throw invalidArgument('outcome must be OUTCOME_DONE, OUTCOME_FAILED or OUTCOME_SKIPPED');
+      }
+      const delivery = store.get(input.subscriber, input.eventId);
+      if (!delivery) {
+        if (!held.has(input.eventId)) throw notFound(`no event ${input.eventId} is held at this node`);
+        throw notFound(
+          `event ${input.eventId} has no delivery to subscriber ${input.subscriber} at this node`,
+        );
+      }
+      const sub = live.get(input.subscriber);
+      const wasInFlight = sub?.inFlight.delete(input.eventId) ?? false;
+      const nowMs = clock.nowMs();
+      const final = delivery.state === 'done' || delivery.state === 'skipped';
+      if (input.outcome === Outcome.OUTCOME_FAILED) {
+        if (final) {
+          sub?.ring();
+          throw new AllianceError(
+            'FAILED_PRECONDITION',
+            `event ${input.eventId} was acked ${delivery.state} already; a final answer stands`,
+          );
+        }
+        // Parked stays parked; a failure repeated for a delivery not sent again is counted once.
+        if (delivery.state === 'parked' || (delivery.state === 'failed' && !wasInFlight)) {
+          sub?.ring();
+          return;
+        }
+        const failures = delivery.failures + 1;
+        const parked = failures >= config.attemptsMax;
+        const backoffMs = Math.min(
+          config.retryBackoffMaxMs,
+          config.retryBackoffMinMs * 2 ** Math.min(failures - 1, 30),
+        );
+        store.update(input.subscriber, input.eventId, {
+          state: parked ? 'parked' : 'failed',
+          failures,
+          dueAtMs: parked ? 0 : nowMs + backoffMs,
+          detail: input.detail,
+          ackedAtMs: nowMs,
+        });
+        if (parked) {
+          log.warn(
+            { subscriber: input.subscriber, id: input.eventId, failures, detail: input.detail },
+            'delivery parked after too many failures',
+          );
+        }
+      } else if (!final) {
+        settle(
+          delivery,
+          { state: input.outcome === Outcome.OUTCOME_DONE ? 'done' : 'skipped', detail: input.detail },
+          nowMs,
+        );
+      }
+      markReceiptDirty(input.subscriber, delivery.origin);
+      sub?.ring();
+    },
+
+    status(eventId) {
+      const entry = held.get(eventId);
+      const record = entry && topics.event.get(entry.origin, eventId);
+      if (!entry || !record || record.deleted || entry.expiresAtMs <= clock.nowMs()) {
+        throw notFound(`no event ${eventId} is held at this node`);
+      }
+      const event = decodeEventRecord(record);
+      const targets =
+        entry.targetCloud !== ''
+          ? [entry.targetCloud]
+          : [...new Set([cloud, ...expectedByCloud.keys()])].sort();
+      const { complete, clouds } = assembleStatus(
+        targets.map((target) => ({
+          cloud: target,
+          expected: expectedIn(target),
+          outcomeOf: (subscriber) => {
+            if (target === cloud) return localOutcome(eventId, subscriber);
+            const byNode = receipts.get(receiptKey(target, subscriber, entry.origin));
+            return bestOutcome(
+              subscriber,
+              [...(byNode?.values() ?? [])].map((receipt) =>
+                outcomeFromReceipt(subscriber, receipt, eventId, entry.version),
+              ),
+            );
+          },
+        })),
+      );
+      return { complete, clouds, event };
+    },
+
+    expectations() {
+      const clouds = new Set([cloud, ...expectedByCloud.keys()]);
+      return new Map([...clouds].sort().map((name) => [name, [...(expectedIn(name) ?? [])].sort()]));
+    },
+
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+
+    flushReceipts,
+  };
+}
+
+/** `promise`, or a rejection with `signal.reason` as soon as `signal` aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as unknown);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as unknown);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Up to `count` deliveries from per-origin lists (each in version order), taking the earliest
+ * event time among the heads each time: origins are interleaved fairly, and each keeps its order.
+ */
+function mergeByTime(lists: Delivery[][], count: number): Delivery[] {
+  const heads = lists.map(() => 0);
+  const out: Delivery[] = [];
+  while (out.length < count) {
+    let best = -1;
+    for (let i = 0; i < lists.length; i++) {
+      const candidate = lists[i]?.[heads[i] ?? 0];
+      if (!candidate) continue;
+      const current = best >= 0 ? lists[best]?.[heads[best] ?? 0] : undefined;
+      if (!current || candidate.timeMs < current.timeMs) best = i;
+    }
+    if (best < 0) break;
+    const chosen = lists[best]?.[heads[best] ?? 0];
+    if (!chosen) break;
+    out.push(chosen);
+    heads[best] = (heads[best] ?? 0) + 1;
+  }
+  return out;
+}
