@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareDevFederation } from '../../src/dev/index.js';
 import type { DevCloud } from '../../src/dev/index.js';
+import { EventsService, Outcome } from '../../src/gen/alliance/v1/events.js';
 import { InvalidReason } from '../../src/gen/alliance/v1/tokens.js';
+import { connectLocalApi } from '../../src/cli/client.js';
 import type { ValidateTokenResponse } from '../../src/gen/alliance/v1/tokens.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { createNode } from '../../src/node.js';
@@ -222,5 +224,52 @@ describe('with real Keystones', () => {
       valid: false,
       reason: 'INVALID_REASON_REVOKED',
     });
+  });
+
+  it("delivers a project deleted in cloud-a's Keystone to cloud-b's nova, and cloud-a sees it done", async () => {
+    const member = await keystoneA.projectWithMember('e2e-events');
+    const api = connectLocalApi({ address: `127.0.0.1:${clouds[1]!.ports.local}`, timeoutMs: 10_000 });
+    const abort = new AbortController();
+    const deadline = setTimeout(() => abort.abort(), 30_000);
+    try {
+      const stream = api
+        .client(EventsService)
+        .subscribe({ subscriber: 'nova', types: ['identity.project.deleted'] }, { signal: abort.signal });
+      const deletedAtMs = Date.now();
+      await keystoneA.must('DELETE', `/v3/projects/${member.projectId}`);
+      let received: { id: string; originCloud: string; type: string } | undefined;
+      for await (const event of stream) {
+        if (event.subject === member.projectId) {
+          received = { id: event.id, originCloud: event.originCloud, type: event.type };
+          await api
+            .client(EventsService)
+            .ack({ subscriber: 'nova', eventId: event.id, outcome: Outcome.OUTCOME_DONE, detail: '' });
+          break;
+        }
+        // Other deletions (earlier tests' projects) are someone else's business here.
+        await api
+          .client(EventsService)
+          .ack({ subscriber: 'nova', eventId: event.id, outcome: Outcome.OUTCOME_SKIPPED, detail: '' });
+      }
+      expect(received).toMatchObject({ originCloud: 'cloud-a', type: 'identity.project.deleted' });
+      report('keystone-project-deleted-to-other-cloud-subscriber', { ms: Date.now() - deletedAtMs });
+
+      // The receipt travels back: cloud-a's status shows cloud-b's nova done.
+      const eventId = received!.id;
+      const novaAtB = () =>
+        node(0)
+          .events.status(eventId)
+          .clouds.find((c) => c.cloud === 'cloud-b')
+          ?.subscribers.find((sub) => sub.name === 'nova')?.outcome;
+      await waitFor(
+        'the receipt of cloud-b/nova at cloud-a',
+        () => novaAtB() === Outcome.OUTCOME_DONE,
+        (cb) => node(0).events.onChange(cb),
+      );
+    } finally {
+      clearTimeout(deadline);
+      abort.abort();
+      api.close();
+    }
   });
 });
