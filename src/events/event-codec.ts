@@ -115,6 +115,16 @@ export function encodeEvent(event: Event): Uint8Array {
 }
 
 /**
+ * The event of a record this node holds already, checked when it arrived (decodeEventRecord):
+ * decoded only, for the paths that run per delivery.
+ */
+export function decodeHeldEvent(record: MeshRecord): Event {
+  const event = EventPayload.decode(record.payload).event;
+  if (!event) throw invalidArgument('event payload carries no event');
+  return event;
+}
+
+/**
  * The event a record of topic "event" carries, checked as every node checks it: it decodes, its
  * id is the record key (a UUID), it comes from a node of its origin cloud with that node's
  * source, its type is known, its data within limits, and it expires.

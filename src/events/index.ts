@@ -35,6 +35,7 @@ import {
   checkSubscriberName,
   cloudOfNode,
   decodeEventRecord,
+  decodeHeldEvent,
   decodeReceiptRecord,
   decodeSubscribersRecord,
   encodeEvent,
@@ -222,6 +223,9 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
   let purgeTimer: Timer | null = null;
   let unsubscribers: (() => void)[] = [];
   let running = false;
+  /** Deliveries of records applied in this turn, written together (writeDeliveries). */
+  let unwrittenDeliveries: NewDelivery[] = [];
+  let writeScheduled = false;
 
   const topics = {
     event: deps.mesh.registerTopic({
@@ -292,9 +296,10 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     if (record.expiresAtMs <= clock.nowMs()) return;
     let event: Event;
     try {
-      event = decodeEventRecord(record);
+      // Checked on arrival (topic validate) or before publishing; decoded only.
+      event = decodeHeldEvent(record);
     } catch (err) {
-      // The mesh validated it on arrival; this is a stored copy gone bad.
+      // A stored copy gone bad.
       log.error(
         { reason: errorMessage(err), origin: record.origin, key: record.key },
         'event record does not decode',
@@ -307,8 +312,8 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
       return;
     }
     if (isTargetedHere(event.targetCloud)) {
-      const made = store.insert(
-        recipientsOf(record.origin, record.version).map((subscriber): NewDelivery => ({
+      for (const subscriber of recipientsOf(record.origin, record.version)) {
+        unwrittenDeliveries.push({
           subscriber,
           eventId: event.id,
           origin: record.origin,
@@ -316,11 +321,29 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
           type: event.type,
           timeMs: event.time?.getTime() ?? record.createdAtMs,
           expiresAtMs: record.expiresAtMs,
-        })),
-      );
-      for (const delivery of made) live.get(delivery.subscriber)?.noteNew(delivery);
+        });
+      }
+      if (unwrittenDeliveries.length > 0 && !writeScheduled) {
+        writeScheduled = true;
+        queueMicrotask(writeDeliveries);
+      }
     }
     emit({ topic: eventTopic, origin: record.origin, key: record.key });
+  }
+
+  /**
+   * Writes the deliveries of the records applied in this turn in one transaction: the mesh applies
+   * a received batch (up to limits.recordsPerFrameMax records) in one turn, and one commit per
+   * batch instead of per record is most of the cost of receiving a burst. They are made in the
+   * order the records applied, so a stream never sees a later delivery of an origin before an
+   * earlier one. Every path that reads deliveries writes these first.
+   */
+  function writeDeliveries(): void {
+    writeScheduled = false;
+    if (unwrittenDeliveries.length === 0) return;
+    const batch = unwrittenDeliveries;
+    unwrittenDeliveries = [];
+    for (const delivery of store.insert(batch)) live.get(delivery.subscriber)?.noteNew(delivery);
   }
 
   function onReceiptRecord(record: MeshRecord): void {
@@ -405,6 +428,8 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     readonly origins: Set<string>;
     readonly ended = new AbortController();
     endReason: AllianceError | null = null;
+    /** False once no failed delivery waits for a retry; a failed ack sets it again. */
+    retriesPossible = true;
     private rung = false;
     private waiter: (() => void) | null = null;
     private retryTimer: { timer: Timer; dueMs: number } | null = null;
@@ -487,7 +512,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     const record = topics.event.get(delivery.origin, delivery.eventId);
     if (!record || record.deleted || record.expiresAtMs <= clock.nowMs()) return null;
     try {
-      return { ...decodeEventRecord(record), attempt: delivery.failures + 1 };
+      return { ...decodeHeldEvent(record), attempt: delivery.failures + 1 };
     } catch (err) {
       log.error({ reason: errorMessage(err), id: delivery.eventId }, 'event record does not decode');
       return null;
@@ -501,39 +526,63 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
    * event time. Deliveries of types the stream does not take are acked `skipped` on the way.
    */
   function nextBatch(sub: Subscription): Event[] {
+    writeDeliveries();
     const out: Event[] = [];
     const nowMs = clock.nowMs();
     const versions = mesh.versions();
     let blockedByGap = false;
+    let windowFull = false;
     for (;;) {
       const room = config.windowMax - sub.inFlight.size;
-      if (room <= 0) break;
+      if (room <= 0) {
+        windowFull = true;
+        break;
+      }
       const chosen: Delivery[] = [];
-      const retries = store
-        .dueRetries(sub.name, nowMs, room + sub.inFlight.size)
-        .filter((d) => !sub.inFlight.has(d.eventId));
+      /** A cursor stepped over deliveries in flight: look again even if nothing was chosen. */
+      let stepped = false;
+      const retries = sub.retriesPossible
+        ? store
+            .dueRetries(sub.name, nowMs, room + sub.inFlight.size)
+            .filter((d) => !sub.inFlight.has(d.eventId))
+        : [];
+      if (sub.retriesPossible && retries.length === 0) {
+        // None due: wake up when the next one is, or stop looking until a failed ack (failed ones
+        // in flight come back through one).
+        const dueMs = store.nextRetryDueMs(sub.name, nowMs);
+        if (dueMs !== undefined) sub.scheduleRetry(dueMs);
+        else sub.retriesPossible = false;
+      }
       chosen.push(...retries.slice(0, room));
       const perOrigin: Delivery[][] = [];
       if (chosen.length < room) {
         for (const origin of [...sub.origins]) {
-          const fetched = store.nextPending(
-            sub.name,
-            origin,
-            sub.cursors.get(origin) ?? 0,
-            room + sub.inFlight.size,
-          );
+          const fetched = store.nextPending(sub.name, origin, sub.cursors.get(origin) ?? 0, room);
           if (fetched.length === 0) {
             sub.origins.delete(origin);
             continue;
           }
           const gapFree = versions.get(origin) ?? 0;
-          const ready = fetched.filter((d) => d.version <= gapFree && !sub.inFlight.has(d.eventId));
-          if (ready.length < fetched.length && fetched.some((d) => d.version > gapFree)) blockedByGap = true;
+          const ready: Delivery[] = [];
+          for (const delivery of fetched) {
+            if (delivery.version > gapFree) {
+              blockedByGap = true;
+              break;
+            }
+            if (sub.inFlight.has(delivery.eventId)) {
+              // Sent on this stream already (its cursor was moved back for a late delivery).
+              sub.cursors.set(origin, delivery.version);
+              stepped = true;
+            } else ready.push(delivery);
+          }
           if (ready.length > 0) perOrigin.push(ready);
         }
         chosen.push(...mergeByTime(perOrigin, room - chosen.length));
       }
-      if (chosen.length === 0) break;
+      if (chosen.length === 0) {
+        if (stepped) continue;
+        break;
+      }
       for (const delivery of chosen) {
         if (delivery.state === 'pending') {
           sub.cursors.set(delivery.origin, Math.max(sub.cursors.get(delivery.origin) ?? 0, delivery.version));
@@ -552,11 +601,8 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
         out.push(event);
       }
     }
-    if (out.length === 0) {
-      const dueMs = store.nextRetryDueMs(sub.name, nowMs);
-      if (dueMs !== undefined) sub.scheduleRetry(dueMs);
-      if (blockedByGap) sub.scheduleGapRecheck();
-    }
+    // Nothing more to send now, with room left: look again when the gap may have closed.
+    if (!windowFull && out.length === 0 && blockedByGap) sub.scheduleGapRecheck();
     return out;
   }
 
@@ -603,6 +649,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
   }
 
   function flushReceipts(): void {
+    writeDeliveries();
     flushTimer?.cancel();
     flushTimer = null;
     if (dirtyReceipts.size === 0) return;
@@ -658,6 +705,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
   // ---- purge -------------------------------------------------------------------------
 
   function purge(): void {
+    writeDeliveries();
     const nowMs = clock.nowMs();
     let dropped = 0;
     for (const [id, entry] of held) {
@@ -690,9 +738,8 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
         topics.receipt.onChange(onReceiptRecord),
         topics.subscribers.onChange(onSubscribersRecord),
       ];
-      store.transaction(() => {
-        for (const record of topics.event.list()) onEventRecord(record);
-      });
+      for (const record of topics.event.list()) onEventRecord(record);
+      writeDeliveries();
       for (const record of topics.subscribers.list()) onSubscribersRecord(record);
       for (const record of topics.receipt.list()) {
         onReceiptRecord(record);
@@ -716,6 +763,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
 
     stop() {
       if (!running) return;
+      writeDeliveries();
       for (const sub of live.values()) sub.end(new AllianceError('UNAVAILABLE', stoppingDetails));
       flushReceipts();
       running = false;
@@ -789,6 +837,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
         log.info({ subscriber: name }, 'new subscriber: it gets the events applied from now on');
       }
       live.get(name)?.end(new AllianceError('ABORTED', replacedDetails));
+      writeDeliveries();
       const sub = new Subscription(name, types);
       live.set(name, sub);
       log.info({ subscriber: name, types: types && [...types] }, 'subscriber connected');
@@ -821,6 +870,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
       ) {
         throw invalidArgument('outcome must be OUTCOME_DONE, OUTCOME_FAILED or OUTCOME_SKIPPED');
       }
+      writeDeliveries();
       const delivery = store.get(input.subscriber, input.eventId);
       if (!delivery) {
         if (!held.has(input.eventId)) throw notFound(`no event ${input.eventId} is held at this node`);
@@ -858,6 +908,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
           detail: input.detail,
           ackedAtMs: nowMs,
         });
+        if (!parked && sub) sub.retriesPossible = true;
         if (parked) {
           log.warn(
             { subscriber: input.subscriber, id: input.eventId, failures, detail: input.detail },
@@ -876,12 +927,13 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     },
 
     status(eventId) {
+      writeDeliveries();
       const entry = held.get(eventId);
       const record = entry && topics.event.get(entry.origin, eventId);
       if (!entry || !record || record.deleted || entry.expiresAtMs <= clock.nowMs()) {
         throw notFound(`no event ${eventId} is held at this node`);
       }
-      const event = decodeEventRecord(record);
+      const event = decodeHeldEvent(record);
       const targets =
         entry.targetCloud !== ''
           ? [entry.targetCloud]
