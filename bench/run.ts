@@ -9,6 +9,7 @@
 import type { BenchResult, Benchmark } from './lib/benchmark.js';
 import { stopLiveChildren, terminateLiveChildrenNow } from './lib/child-process.js';
 import { removeLiveTempDirs } from './lib/temp-dir.js';
+import { eventsBenchmark } from './events.js';
 import { localApiBenchmark } from './local-api.js';
 import { meshConvergenceBenchmark } from './mesh-convergence.js';
 import { revocationPropagationBenchmark } from './revocation-propagation.js';
@@ -21,6 +22,7 @@ const benchmarks: readonly Benchmark[] = [
   validateTokenBenchmark,
   validateTokenKeystoneBenchmark,
   revocationPropagationBenchmark,
+  eventsBenchmark,
 ];
 
 function usage(): string {
