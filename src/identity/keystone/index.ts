@@ -34,6 +34,7 @@
  * then learnt from notifications (domain created or updated, a project read with is_domain). A
  * domain created and deleted while the source was down is reported as both a project and a domain.
  */
+import { settleListener } from '../settle-listener.js';
 import type { Logger } from 'pino';
 import type { CatalogConfig, KeystoneIdentityConfig } from '../../config/types.js';
 import type { Clock, Timer } from '../../lib/clock.js';
@@ -348,7 +349,15 @@ export function createKeystoneIdentity(
         continue;
       }
       const frozen = deepFreeze(structuredClone(event));
-      const outcomes = await Promise.allSettled([...accountListeners].map((l) => settleListener(l, frozen)));
+      const outcomes = await Promise.allSettled(
+        [...accountListeners].map((l) =>
+          settleListener(l, frozen, {
+            clock,
+            timeoutMs: accountEventLimits.listenerTimeoutMs,
+            waits: listenerWaits,
+          }),
+        ),
+      );
       const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
       if (failures.length > 0) {
         if (stopped) return false;
@@ -362,31 +371,6 @@ export function createKeystoneIdentity(
       log.debug({ ...what, sinceKeystoneMs: clock.nowMs() - event.timeMs }, 'account event reported');
     }
     return true;
-  }
-
-  /** The listener's promise, rejected when it throws, when it takes too long, or when stopping. */
-  function settleListener(listener: (event: AccountEvent) => Promise<void>, event: AccountEvent) {
-    return new Promise<void>((resolve, reject) => {
-      const fail = (err: Error) => {
-        listenerWaits.delete(fail);
-        timer.cancel();
-        reject(err);
-      };
-      const timer = clock.setTimer(accountEventLimits.listenerTimeoutMs, () =>
-        fail(new Error(`listener did not settle within ${accountEventLimits.listenerTimeoutMs} ms`)),
-      );
-      listenerWaits.add(fail);
-      Promise.resolve()
-        .then(() => listener(event))
-        .then(
-          () => {
-            listenerWaits.delete(fail);
-            timer.cancel();
-            resolve();
-          },
-          (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
-        );
-    });
   }
 
   /** Domain ids learnt from a notification (deleted ones are kept: a redelivery may need them). */

@@ -23,6 +23,7 @@
  *   same sourceId. The source deletes nothing, so it reports no deletions.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { settleListener } from '../settle-listener.js';
 import type { StaticIdentityConfig, StaticProjectConfig, StaticUserConfig } from '../../config/types.js';
 import type { Clock, Timer } from '../../lib/clock.js';
 import { AllianceError, errorMessage } from '../../lib/errors.js';
@@ -451,7 +452,15 @@ export function createStaticIdentity(
 
   /** True once every listener resolved for `event` (at once when there is none). */
   async function offer(event: AccountEvent): Promise<boolean> {
-    const outcomes = await Promise.allSettled([...accountListeners].map((l) => settleListener(l, event)));
+    const outcomes = await Promise.allSettled(
+      [...accountListeners].map((l) =>
+        settleListener(l, event, {
+          clock,
+          timeoutMs: limits.accountEventListenerTimeoutMs,
+          waits: listenerWaits,
+        }),
+      ),
+    );
     const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
     if (failures.length === 0) return true;
     if (!stopped)
@@ -467,30 +476,6 @@ export function createStaticIdentity(
         'account event listener failed; the event stays in the outbox and is offered again',
       );
     return false;
-  }
-
-  function settleListener(listener: (event: AccountEvent) => Promise<void>, event: AccountEvent) {
-    return new Promise<void>((resolve, reject) => {
-      const fail = (err: Error) => {
-        listenerWaits.delete(fail);
-        timer.cancel();
-        reject(err);
-      };
-      const timer = clock.setTimer(limits.accountEventListenerTimeoutMs, () =>
-        fail(new Error(`listener did not settle within ${limits.accountEventListenerTimeoutMs} ms`)),
-      );
-      listenerWaits.add(fail);
-      Promise.resolve()
-        .then(() => listener(event))
-        .then(
-          () => {
-            listenerWaits.delete(fail);
-            timer.cancel();
-            resolve();
-          },
-          (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
-        );
-    });
   }
 
   function requireArgument(value: string, what: string): void {
