@@ -10,6 +10,7 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createHttpServer, createLocalServer } from './api/index.js';
 import { createEventsHandlers } from './api/events-handlers.js';
 import { createIdentityAdminHandlers } from './api/identity-admin-handlers.js';
+import { createProvisioningHandlers } from './api/provisioning-handlers.js';
 import { createTokensHandlers } from './api/tokens-handlers.js';
 import type { HttpServer, LocalServer } from './api/index.js';
 import { createCatalog } from './catalog/index.js';
@@ -22,6 +23,8 @@ import type { Clock } from './lib/clock.js';
 import { AllianceError, errorMessage } from './lib/errors.js';
 import { createKeystoneIdentity, createStaticIdentity } from './identity/index.js';
 import type { IdentitySource, RevocationInput, StaticIdentity } from './identity/index.js';
+import { createProvisioning } from './provisioning/index.js';
+import type { Provisioning } from './provisioning/index.js';
 import { createRevocations, revocationToProto } from './revocation/index.js';
 import type { RevocationPattern, Revocations } from './revocation/index.js';
 import { createTokens } from './tokens/index.js';
@@ -69,6 +72,7 @@ export interface AllianceNode {
   readonly revocations: Revocations;
   readonly events: Events;
   readonly tokens: Tokens;
+  readonly provisioning: Provisioning;
   readonly log: Logger;
   start(): Promise<NodeAddresses>;
   stop(): Promise<void>;
@@ -186,6 +190,12 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
       keyRefreshMs: refreshMs,
     },
   );
+  // Kind "project" goes through the identity source; only the built-in one can create projects yet.
+  const provisioning = createProvisioning(
+    { mesh, events, projects: staticIdentity, clock, log },
+    { cloud: config.cloud, nodeId: config.nodeId },
+  );
+
   // What the identity source learns (a Keystone revocation event, a disabled user) becomes a
   // federated revocation of this cloud.
   /** What each reported input became, so IdentityAdmin can answer with it (never published twice). */
@@ -203,7 +213,20 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
 
   // An account-state change the identity source reports becomes a broadcast event; the promise
   // resolves once it is durable, and only then does the source acknowledge it to its broker.
-  const stopForwardingAccountEvents = identity.onAccountEvent((event) => events.publishAccountEvent(event));
+  const stopForwardingAccountEvents = identity.onAccountEvent(async (event) => {
+    try {
+      await events.publishAccountEvent(event);
+    } catch (err) {
+      // An event that can never be published (e.g. data over the limit) must not come back
+      // forever and hold up every notification behind it: log it, and let the source go on.
+      // Anything else (the store failing) rejects, so the source offers it again later.
+      if (!(err instanceof AllianceError && err.code === 'INVALID_ARGUMENT')) throw err;
+      log.error(
+        { type: event.type, subject: event.subject, sourceId: event.sourceId, reason: err.message },
+        'account event refused for good; dropped',
+      );
+    }
+  });
 
   /** A Keystone-backed cloud publishes the catalog Keystone has, re-read now and then. */
   let catalogTimer: { cancel(): void } | null = null;
@@ -232,6 +255,7 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
       softwareVersion,
       tokens: createTokensHandlers({ tokens, log }),
       events: createEventsHandlers({ events, log, stopSignal: apiStopping.signal }),
+      provisioning: createProvisioningHandlers({ provisioning, log }),
       identityAdmin: createIdentityAdminHandlers({
         identity: staticIdentity,
         log,
@@ -254,6 +278,7 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     revocations,
     events,
     tokens,
+    provisioning,
     log,
 
     async start() {
@@ -278,6 +303,9 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
         undo.push(() => catalogTimer?.cancel());
         await tokens.start();
         undo.push(() => tokens.stop());
+        // After events and the identity source, which it executes requests through.
+        provisioning.start();
+        undo.push(() => provisioning.stop());
         const local = await localServer.start();
         undo.push(() => {
           apiStopping.abort();
@@ -315,6 +343,7 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
       await httpServer?.stop();
       apiStopping.abort();
       await localServer.stop();
+      provisioning.stop();
       tokens.stop();
       catalogTimer?.cancel();
       stopForwardingRevocations();

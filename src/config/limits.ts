@@ -136,6 +136,12 @@ const limitValues = {
    * subscriber with events waiting behind a gap looks again after this long.
    */
   eventGapRecheckMs: 500,
+  /** A provisioning spec (JSON): names and ids of what to create, not documents. */
+  provisionSpecBytesMax: 16 * 1024,
+  /** A provisioning request id: a client-chosen idempotency key, as long as an id needs, no more. */
+  provisionRequestIdBytesMax: 128,
+  /** A provisioning kind: a short name ("project", "volume-quota"), like an event type. */
+  provisionKindBytesMax: 63,
 };
 
 /** Numbers, not literal types, so tests may pass smaller limits where a function takes them. */

@@ -68,7 +68,7 @@ describe('buf curl against a running node', () => {
     expect(parsedStatus.peers.map((p) => [p.nodeId, p.state])).toEqual([['cloud-b/n1', 'STATE_CONNECTED']]);
   });
 
-  it('answers health checks, and UNIMPLEMENTED for capabilities not built yet', async () => {
+  it('answers health checks, and the statuses of built capabilities', async () => {
     const health = await bufCurl([
       '-d',
       '{}',
@@ -77,15 +77,14 @@ describe('buf curl against a running node', () => {
     expect(health.exitCode).toBe(0);
     expect(JSON.parse(health.stdout)).toEqual({ status: 'SERVING' });
 
+    // Provisioning is built: an unknown request id is NOT_FOUND (5), not UNIMPLEMENTED.
     const provision = await bufCurl([
       '-d',
       '{"requestId":"r1"}',
       `http://${federation.localAddress(0)}/alliance.v1.Provisioning/GetProvision`,
     ]);
-    expect(provision.exitCode).toBe(12 * 8);
-    expect(provision.stderr).toContain(
-      'alliance.v1.Provisioning/GetProvision is not implemented yet on this node',
-    );
+    expect(provision.exitCode).toBe(5 * 8);
+    expect(provision.stderr).toContain('no provisioning request r1 was made from this cloud');
 
     // Events is built: an unknown event type is a bad argument (3), not UNIMPLEMENTED.
     const publish = await bufCurl([

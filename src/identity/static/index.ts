@@ -8,6 +8,8 @@ export {
   staticIdentityLimits,
   type AccountEventHandOver,
   type ProjectEnabledResult,
+  type ProvisionedProject,
+  type ProvisionProjectInput,
   type StaticIdentity,
   type StaticIdentityDeps,
   type StaticIdentityOptions,

@@ -43,6 +43,7 @@ import type {
 import { buildDirectory, type Directory } from './directory.js';
 import { createStaticIdentityStore, type EnabledState, type SubjectKind } from './identity-store.js';
 import { loadOrCreateJwsKey } from './jws-key.js';
+import { createProvisionedProjectStore, type ProvisionedProject } from './provisioned-projects.js';
 import { signKeystoneJws, verifyKeystoneJws } from './keystone-jws.js';
 
 /** Every bound of the static identity source, with its reason. */
@@ -145,7 +146,28 @@ export interface StaticIdentity extends IdentitySource {
   setProjectEnabled(projectIdOrName: string, enabled: boolean): ProjectEnabledResult;
   /** Every configured user, in config order, with its effective enabled state. */
   listUsers(): StaticUser[];
+  /**
+   * Remote provisioning: creates project `name` in `domainId` (empty: the default domain) and
+   * assigns `role` on it to `userId` (a user of another cloud), once per `requestId`: the same
+   * request again returns the project it made. Durable when it returns. Throws INVALID_ARGUMENT
+   * for an unknown domain, ALREADY_EXISTS when the name is taken in that domain.
+   */
+  provisionProject(input: ProvisionProjectInput): ProvisionedProject;
+  /** Deletes the project `requestId` made, with its assignment; false when there is none. */
+  deprovisionProject(requestId: string): boolean;
+  /** The projects made by provisioning, oldest first. */
+  listProvisionedProjects(): ProvisionedProject[];
 }
+
+export interface ProvisionProjectInput {
+  requestId: string;
+  name: string;
+  domainId: string;
+  userId: string;
+  role: string;
+}
+
+export type { ProvisionedProject };
 
 /** What Keystone's UUID provider issues: uuid4().hex. */
 const opaqueTokenPattern = /^[0-9a-f]{32}$/;
@@ -181,6 +203,7 @@ export function createStaticIdentity(
   }
   const directory: Directory = buildDirectory(config);
   const store = createStaticIdentityStore(deps.db);
+  const provisioned = createProvisionedProjectStore(deps.db);
   const jwsKey = loadOrCreateJwsKey(deps.jwsKeyPath);
 
   // A user configured without a password cannot authenticate with one (not even an empty one).
@@ -722,5 +745,47 @@ export function createStaticIdentity(
     },
 
     listUsers: () => directory.users().map(userView),
+
+    provisionProject(input) {
+      const existing = provisioned.byRequest(input.requestId);
+      if (existing) return existing;
+      const domainId = input.domainId === '' ? directory.defaultDomainId : input.domainId;
+      if (directory.domain(domainId) === undefined) {
+        throw new AllianceError('INVALID_ARGUMENT', `no domain "${domainId}" is configured here`);
+      }
+      for (const [field, value] of [
+        ['project name', input.name],
+        ['user id', input.userId],
+        ['role', input.role],
+      ] as const) {
+        if (value === '' || Buffer.byteLength(value) > limits.nameBytesMax) {
+          throw new AllianceError('INVALID_ARGUMENT', `${field} must be 1 to ${limits.nameBytesMax} bytes`);
+        }
+      }
+      if (directory.projectByName(domainId, input.name) || provisioned.byName(domainId, input.name)) {
+        throw new AllianceError(
+          'ALREADY_EXISTS',
+          `a project named "${input.name}" already exists in domain "${domainId}"`,
+        );
+      }
+      const project = provisioned.insert({
+        requestId: input.requestId,
+        name: input.name,
+        domainId,
+        userId: input.userId,
+        role: input.role,
+        createdAtMs: clock.nowMs(),
+      });
+      log.info({ ...project }, 'project provisioned for a remote user');
+      return project;
+    },
+
+    deprovisionProject(requestId) {
+      const removed = provisioned.remove(requestId);
+      if (removed) log.info({ requestId }, 'provisioned project deleted');
+      return removed;
+    },
+
+    listProvisionedProjects: () => provisioned.list(),
   };
 }

@@ -1,0 +1,485 @@
+/**
+ * Remote provisioning (alliance.v1.Provisioning): a cloud asks another to create something for
+ * one of its users, idempotently by request id, and watches the outcome.
+ *
+ * Records only (no ExecuteProvision peer call): both halves are durable records of topic
+ * "provision", so a request survives either side being down and is acted on when it arrives.
+ * - The requester publishes the request under `request/<request id>`: state PENDING (provision
+ *   it) or, after Deprovision, DEPROVISIONING (reverse it).
+ * - The target cloud's node sees a request for its cloud, executes it and publishes how far it
+ *   got under `state/<request id>`: RUNNING then DONE or FAILED; DEPROVISIONING then
+ *   DEPROVISIONED or FAILED (state.ts).
+ * - Kind "project" is executed through the identity source (the built-in one; a Keystone-backed
+ *   cloud answers FAILED for now). Any other kind becomes a `provision.request` event to the
+ *   target cloud's own subscribers, and the first subscriber's done or failed ack, read through
+ *   events.status, is the outcome.
+ * - GetProvision at the requester shows the request with the target's latest state.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'pino';
+import { limits } from '../config/limits.js';
+import type { Events } from '../events/index.js';
+import { ProvisionPayload } from '../gen/alliance/peer/v1/events.js';
+import { ProvisionState } from '../gen/alliance/v1/provisioning.js';
+import type { ProvisionRecord } from '../gen/alliance/v1/provisioning.js';
+import type { Clock } from '../lib/clock.js';
+import { AllianceError, errorMessage, invalidArgument, notFound } from '../lib/errors.js';
+import type { Mesh, MeshRecord, Topic } from '../mesh/index.js';
+import { isSettled, nextStep, verdictOf, viewOf, wantedAction } from './state.js';
+import type { ProvisionAction } from './state.js';
+
+export * from './state.js';
+
+export const provisionTopic = 'provision';
+export const projectKind = 'project';
+export const provisionEventType = 'provision.request';
+
+const requestIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+const kindPattern = /^[a-z][a-z0-9._-]*$/;
+const cloudPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** What kind "project" needs from the target cloud's identity source. */
+export interface ProjectProvisioner {
+  provisionProject(input: {
+    requestId: string;
+    name: string;
+    domainId: string;
+    userId: string;
+    role: string;
+  }): { projectId: string; name: string; domainId: string; userId: string; role: string };
+  deprovisionProject(requestId: string): boolean;
+}
+
+export interface ProvisioningDeps {
+  mesh: Pick<Mesh, 'registerTopic'>;
+  events: Pick<Events, 'publish' | 'status' | 'onChange'>;
+  /** Null when the identity source cannot create projects (Keystone, for now): kind "project" fails. */
+  projects: ProjectProvisioner | null;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface ProvisioningOptions {
+  cloud: string;
+  /** `<cloud>/<node>`. */
+  nodeId: string;
+}
+
+export interface ProvisionInput {
+  targetCloud: string;
+  requestId: string;
+  kind: string;
+  spec: Record<string, unknown> | undefined;
+}
+
+export interface Provisioning {
+  start(): void;
+  stop(): void;
+  /** Publishes the request (durable when it returns), or returns the one already made with this id. */
+  provision(input: ProvisionInput): ProvisionRecord;
+  /** The request with the target's latest state. Throws NOT_FOUND. */
+  get(requestId: string): ProvisionRecord;
+  /** Asks the target to reverse the request. Throws NOT_FOUND. */
+  deprovision(requestId: string): ProvisionRecord;
+  /** Calls `listener` with the request id after each provisioning record is applied here. */
+  onChange(listener: (requestId: string) => void): () => void;
+}
+
+const requestKey = (id: string): string => `request/${id}`;
+const stateKey = (id: string): string => `state/${id}`;
+const cloudOf = (nodeId: string): string => nodeId.split('/')[0] ?? nodeId;
+
+export function checkRequestId(requestId: string): void {
+  if (requestId === '') throw invalidArgument('request_id is required');
+  if (Buffer.byteLength(requestId) > limits.provisionRequestIdBytesMax) {
+    throw invalidArgument(`request_id is longer than ${limits.provisionRequestIdBytesMax} bytes`);
+  }
+  if (!requestIdPattern.test(requestId)) {
+    throw invalidArgument('request_id may hold only letters, digits and . _ : - (and not start with a sign)');
+  }
+}
+
+function requiredString(spec: Record<string, unknown>, field: string): string {
+  const value = spec[field];
+  if (typeof value !== 'string' || value === '') {
+    throw invalidArgument(`spec.${field} (a non-empty string) is required for kind "project"`);
+  }
+  return value;
+}
+
+/** Checks a Provision request's arguments; throws INVALID_ARGUMENT. */
+export function checkProvisionInput(input: ProvisionInput): Record<string, unknown> {
+  checkRequestId(input.requestId);
+  if (input.targetCloud === '') throw invalidArgument('target_cloud is required');
+  if (input.targetCloud.length > 63 || !cloudPattern.test(input.targetCloud)) {
+    throw invalidArgument('target_cloud is not a cloud id');
+  }
+  if (input.kind === '') throw invalidArgument('kind is required');
+  if (Buffer.byteLength(input.kind) > limits.provisionKindBytesMax || !kindPattern.test(input.kind)) {
+    throw invalidArgument(
+      `kind must be lower-case letters, digits and . _ - (at most ${limits.provisionKindBytesMax} bytes)`,
+    );
+  }
+  const spec = input.spec ?? {};
+  if (typeof spec !== 'object' || Array.isArray(spec)) throw invalidArgument('spec must be a JSON object');
+  if (Buffer.byteLength(JSON.stringify(spec)) > limits.provisionSpecBytesMax) {
+    throw invalidArgument(`spec is larger than ${limits.provisionSpecBytesMax} bytes`);
+  }
+  if (input.kind === projectKind) {
+    requiredString(spec, 'name');
+    requiredString(spec, 'userId');
+    requiredString(spec, 'role');
+    if (spec['domainId'] !== undefined && typeof spec['domainId'] !== 'string') {
+      throw invalidArgument('spec.domainId must be a string');
+    }
+  }
+  return spec;
+}
+
+function decodeRecord(record: MeshRecord): ProvisionRecord {
+  const payload = ProvisionPayload.decode(record.payload);
+  const provision = payload.record;
+  if (!provision) throw new Error('provision payload without a record');
+  if (record.key === requestKey(provision.requestId)) {
+    if (cloudOf(record.origin) !== provision.requesterCloud) {
+      throw new Error('a request record must come from its requester cloud');
+    }
+  } else if (record.key === stateKey(provision.requestId)) {
+    if (cloudOf(record.origin) !== provision.targetCloud) {
+      throw new Error('a state record must come from its target cloud');
+    }
+  } else {
+    throw new Error(`provision record key ${record.key} does not match its request id`);
+  }
+  return provision;
+}
+
+const encodeRecord = (provision: ProvisionRecord): Uint8Array =>
+  ProvisionPayload.encode({ record: provision }).finish();
+
+export function createProvisioning(deps: ProvisioningDeps, options: ProvisioningOptions): Provisioning {
+  const log = deps.log.child({ component: 'provisioning' });
+  const { clock, events, projects } = deps;
+  const { cloud, nodeId } = options;
+  const listeners = new Set<(requestId: string) => void>();
+  /** Request ids being executed here now. */
+  const running = new Set<string>();
+  /** provision.request event id -> request id, for custom kinds waiting on a subscriber. */
+  const watching = new Map<string, string>();
+  let unsubscribers: (() => void)[] = [];
+  let started = false;
+
+  const topic: Topic = deps.mesh.registerTopic({
+    name: provisionTopic,
+    validate: (record) => {
+      if (!record.deleted) decodeRecord(record);
+    },
+  });
+
+  function live(record: MeshRecord | undefined): ProvisionRecord | undefined {
+    if (!record || record.deleted) return undefined;
+    try {
+      return decodeRecord(record);
+    } catch (err) {
+      log.error({ reason: errorMessage(err), key: record.key }, 'provision record does not decode');
+      return undefined;
+    }
+  }
+
+  /** The request record as this cloud holds it: this node's, else another node's of this cloud. */
+  function requestRecord(requestId: string): ProvisionRecord | undefined {
+    const own = live(topic.get(nodeId, requestKey(requestId)));
+    if (own) return own;
+    const key = requestKey(requestId);
+    for (const record of topic.list()) {
+      if (record.key === key && cloudOf(record.origin) === cloud) return live(record);
+    }
+    return undefined;
+  }
+
+  /** The target's latest state record for a request (by updated time). */
+  function latestState(request: ProvisionRecord): ProvisionRecord | undefined {
+    const key = stateKey(request.requestId);
+    let best: ProvisionRecord | undefined;
+    for (const record of topic.list()) {
+      if (record.key !== key || cloudOf(record.origin) !== request.targetCloud) continue;
+      const state = live(record);
+      if (!state) continue;
+      if (!best || (state.updatedAt?.getTime() ?? 0) >= (best.updatedAt?.getTime() ?? 0)) best = state;
+    }
+    return best;
+  }
+
+  function publishState(
+    request: ProvisionRecord,
+    state: ProvisionState,
+    detail: string,
+    result: Record<string, unknown>,
+  ): void {
+    topic.publish(
+      stateKey(request.requestId),
+      encodeRecord({ ...request, state, detail, result, updatedAt: new Date(clock.nowMs()) }),
+    );
+  }
+
+  // ---- the target's side ---------------------------------------------------------------
+
+  function consider(requestId: string): void {
+    if (!started) return;
+    const request = latestRemoteRequest(requestId);
+    if (!request || request.targetCloud !== cloud) return;
+    const own = live(topic.get(nodeId, stateKey(requestId)));
+    const step = nextStep(request, own, running.has(requestId) || [...watching.values()].includes(requestId));
+    if (!step) return;
+    running.add(requestId);
+    try {
+      execute(request, step);
+    } catch (err) {
+      log.error({ requestId, reason: errorMessage(err) }, 'provisioning step failed');
+    } finally {
+      running.delete(requestId);
+    }
+    // A Deprovision may have arrived while the provision ran.
+    queueMicrotask(() => consider(requestId));
+  }
+
+  /** The latest request record of this id, from whichever cloud made it (the target's view). */
+  function latestRemoteRequest(requestId: string): ProvisionRecord | undefined {
+    const key = requestKey(requestId);
+    let best: ProvisionRecord | undefined;
+    for (const record of topic.list()) {
+      if (record.key !== key) continue;
+      const request = live(record);
+      if (!request) continue;
+      if (!best || (request.updatedAt?.getTime() ?? 0) >= (best.updatedAt?.getTime() ?? 0)) best = request;
+    }
+    return best;
+  }
+
+  function execute(request: ProvisionRecord, action: ProvisionAction): void {
+    const busy =
+      action === 'provision'
+        ? ProvisionState.PROVISION_STATE_RUNNING
+        : ProvisionState.PROVISION_STATE_DEPROVISIONING;
+    const finished =
+      action === 'provision'
+        ? ProvisionState.PROVISION_STATE_DONE
+        : ProvisionState.PROVISION_STATE_DEPROVISIONED;
+    log.info({ requestId: request.requestId, kind: request.kind, action }, 'executing provisioning request');
+    if (request.kind !== projectKind) {
+      const spec = { ...(request.spec ?? {}), action };
+      const event = events.publish({
+        type: provisionEventType,
+        subject: request.requestId,
+        data: {
+          requestId: request.requestId,
+          requesterCloud: request.requesterCloud,
+          kind: request.kind,
+          action,
+          spec,
+        },
+        targetCloud: cloud,
+      });
+      publishState(request, busy, `delivered to subscribers as event ${event.id}`, {
+        action,
+        eventId: event.id,
+      });
+      watching.set(event.id, request.requestId);
+      checkEvent(event.id);
+      return;
+    }
+    publishState(request, busy, '', { action });
+    if (!projects) {
+      publishState(
+        request,
+        ProvisionState.PROVISION_STATE_FAILED,
+        'kind "project" is supported only by the built-in identity source for now; ' +
+          'this cloud uses Keystone, whose project provisioning is not implemented yet',
+        { action },
+      );
+      return;
+    }
+    try {
+      if (action === 'provision') {
+        const spec = request.spec ?? {};
+        const project = projects.provisionProject({
+          requestId: request.requestId,
+          name: String(spec['name'] ?? ''),
+          domainId: typeof spec['domainId'] === 'string' ? spec['domainId'] : '',
+          userId: String(spec['userId'] ?? ''),
+          role: String(spec['role'] ?? ''),
+        });
+        publishState(
+          request,
+          finished,
+          `project ${project.projectId} created, role ${project.role} assigned`,
+          {
+            action,
+            projectId: project.projectId,
+            name: project.name,
+            domainId: project.domainId,
+            userId: project.userId,
+            role: project.role,
+          },
+        );
+      } else {
+        const deleted = projects.deprovisionProject(request.requestId);
+        publishState(
+          request,
+          finished,
+          deleted ? 'project deleted' : 'no project was made; nothing to delete',
+          {
+            action,
+            deleted,
+          },
+        );
+      }
+    } catch (err) {
+      publishState(request, ProvisionState.PROVISION_STATE_FAILED, errorMessage(err), { action });
+    }
+  }
+
+  /** Settles a custom kind once a subscriber answered its event. */
+  function checkEvent(eventId: string): void {
+    const requestId = watching.get(eventId);
+    if (requestId === undefined) return;
+    const own = live(topic.get(nodeId, stateKey(requestId)));
+    if (!own) return;
+    let subscribers;
+    try {
+      subscribers = events.status(eventId).clouds.find((c) => c.cloud === cloud)?.subscribers ?? [];
+    } catch (err) {
+      if (err instanceof AllianceError && err.code === 'NOT_FOUND') {
+        watching.delete(eventId);
+        publishState(own, ProvisionState.PROVISION_STATE_FAILED, `event ${eventId} expired unanswered`, {
+          action: own.result?.['action'] ?? 'provision',
+        });
+        return;
+      }
+      throw err;
+    }
+    const verdict = verdictOf(subscribers, own.kind);
+    if (verdict.state === 'waiting') return;
+    watching.delete(eventId);
+    const action = own.result?.['action'] === 'deprovision' ? 'deprovision' : 'provision';
+    const state =
+      verdict.state === 'failed'
+        ? ProvisionState.PROVISION_STATE_FAILED
+        : action === 'provision'
+          ? ProvisionState.PROVISION_STATE_DONE
+          : ProvisionState.PROVISION_STATE_DEPROVISIONED;
+    publishState(own, state, verdict.detail, { action, eventId });
+    queueMicrotask(() => consider(requestId));
+  }
+
+  function onRecord(record: MeshRecord): void {
+    const slash = record.key.indexOf('/');
+    const requestId = record.key.slice(slash + 1);
+    for (const listener of listeners) {
+      try {
+        listener(requestId);
+      } catch (err) {
+        log.error({ err }, 'provisioning change listener failed');
+      }
+    }
+    if (record.key.startsWith('request/')) queueMicrotask(() => consider(requestId));
+  }
+
+  // ---- the handle ------------------------------------------------------------------------
+
+  return {
+    start() {
+      started = true;
+      unsubscribers = [
+        topic.onChange(onRecord),
+        events.onChange(() => {
+          for (const eventId of [...watching.keys()]) checkEvent(eventId);
+        }),
+      ];
+      // Custom kinds still waiting on a subscriber, then every request for this cloud.
+      for (const record of topic.list()) {
+        if (record.origin !== nodeId || !record.key.startsWith('state/')) continue;
+        const state = live(record);
+        const eventId = state?.result?.['eventId'];
+        if (state && typeof eventId === 'string' && !isSettled(state.state)) {
+          watching.set(eventId, state.requestId);
+        }
+      }
+      for (const eventId of [...watching.keys()]) checkEvent(eventId);
+      for (const record of topic.list()) {
+        if (record.key.startsWith('request/')) consider(record.key.slice('request/'.length));
+      }
+    },
+
+    stop() {
+      started = false;
+      for (const unsubscribe of unsubscribers) unsubscribe();
+      unsubscribers = [];
+    },
+
+    provision(input) {
+      const spec = checkProvisionInput(input);
+      const existing = requestRecord(input.requestId);
+      if (existing) {
+        if (
+          existing.kind !== input.kind ||
+          existing.targetCloud !== input.targetCloud ||
+          !isDeepStrictEqual(existing.spec ?? {}, spec)
+        ) {
+          throw new AllianceError(
+            'ALREADY_EXISTS',
+            `request ${input.requestId} was already made with another target, kind or spec`,
+          );
+        }
+        return viewOf(existing, latestState(existing));
+      }
+      const now = new Date(clock.nowMs());
+      const request: ProvisionRecord = {
+        requestId: input.requestId,
+        requesterCloud: cloud,
+        targetCloud: input.targetCloud,
+        kind: input.kind,
+        spec,
+        state: ProvisionState.PROVISION_STATE_PENDING,
+        detail: '',
+        result: undefined,
+        createdAt: now,
+        updatedAt: now,
+      };
+      topic.publish(requestKey(input.requestId), encodeRecord(request));
+      log.info(
+        { requestId: input.requestId, target: input.targetCloud, kind: input.kind },
+        'provision requested',
+      );
+      return request;
+    },
+
+    get(requestId) {
+      checkRequestId(requestId);
+      const request = requestRecord(requestId);
+      if (!request) throw notFound(`no provisioning request ${requestId} was made from this cloud`);
+      return viewOf(request, latestState(request));
+    },
+
+    deprovision(requestId) {
+      checkRequestId(requestId);
+      const request = requestRecord(requestId);
+      if (!request) throw notFound(`no provisioning request ${requestId} was made from this cloud`);
+      if (wantedAction(request) === 'deprovision') return viewOf(request, latestState(request));
+      const updated: ProvisionRecord = {
+        ...request,
+        state: ProvisionState.PROVISION_STATE_DEPROVISIONING,
+        detail: '',
+        updatedAt: new Date(clock.nowMs()),
+      };
+      topic.publish(requestKey(requestId), encodeRecord(updated));
+      log.info({ requestId }, 'deprovision requested');
+      return updated;
+    },
+
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
