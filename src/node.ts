@@ -145,7 +145,12 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
 
   const catalog = createCatalog(
     { mesh, clock, log },
-    { cloud: config.cloud, nodeId: config.nodeId, catalog: config.catalog },
+    {
+      cloud: config.cloud,
+      nodeId: config.nodeId,
+      // A Keystone-backed cloud's catalog is the one Keystone has (published from refreshCatalog).
+      catalog: config.identity.kind === 'keystone' ? null : config.catalog,
+    },
   );
 
   const revocations = createRevocations(

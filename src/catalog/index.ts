@@ -29,7 +29,11 @@ const catalogKey = 'catalog';
 export interface CatalogOptions {
   cloud: string;
   nodeId: string;
-  catalog: CatalogConfig;
+  /**
+   * This cloud's catalog from the configuration, published at start; null when another source
+   * (Keystone) publishes it, so a restart does not publish the file's catalog and then Keystone's.
+   */
+  catalog: CatalogConfig | null;
 }
 
 export interface CatalogDeps {
@@ -113,7 +117,7 @@ export function createCatalog(deps: CatalogDeps, options: CatalogOptions): Catal
     start() {
       for (const record of topic.list()) onRecord(record);
       unsubscribe = topic.onChange(onRecord);
-      publish(options.catalog);
+      if (options.catalog) publish(options.catalog);
     },
     stop() {
       unsubscribe?.();

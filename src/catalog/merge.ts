@@ -6,6 +6,7 @@
 import type { CloudCatalog, CloudInfo, Endpoint, Region, Service } from '../gen/alliance/v1/catalog.js';
 import type { CatalogConfig } from '../config/types.js';
 import type { CatalogFilter } from './view.js';
+import { cloudOfNode } from '../lib/node-id.js';
 
 export function buildCloudCatalog(
   cloud: string,
@@ -53,10 +54,8 @@ export function sameCatalogContent(a: CloudCatalog, b: CloudCatalog): boolean {
 }
 
 /** The cloud part of a node id `<cloud>/<node>`. */
-export function cloudOf(nodeId: string): string {
-  const slash = nodeId.indexOf('/');
-  return slash < 0 ? '' : nodeId.slice(0, slash);
-}
+/** The cloud part of a node id (kept under this name for the catalog's callers). */
+export const cloudOf = cloudOfNode;
 
 /**
  * Throws unless `catalog` is one the node `origin` may publish: only its own cloud's,

@@ -19,6 +19,7 @@ import { Struct } from '../gen/google/protobuf/struct.js';
 import { AllianceError, errorMessage, invalidArgument } from '../lib/errors.js';
 import type { MeshRecord } from '../mesh/index.js';
 import { checkEventType } from './event-types.js';
+import { cloudOfNode } from '../lib/node-id.js';
 
 export const eventTopic = 'event';
 export const receiptTopic = 'receipt';
@@ -30,10 +31,7 @@ const nodeIdPattern = /^[a-z0-9][a-z0-9-]{0,62}\/[a-z0-9][a-z0-9-]{0,62}$/;
 /** Subscriber names: a service's name, as it appears in receipt keys and in the database. */
 const subscriberPattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
-export function cloudOfNode(nodeId: string): string {
-  const slash = nodeId.indexOf('/');
-  return slash < 0 ? nodeId : nodeId.slice(0, slash);
-}
+export { cloudOfNode };
 
 /** The CloudEvents source of every event a node publishes. */
 export function sourceOf(nodeId: string): string {

@@ -73,11 +73,9 @@ export function decodeRevocation(payload: Uint8Array, source: string): Revocatio
   return pattern;
 }
 
-/** The cloud of a node id `<cloud>/<node>`. */
-export function cloudOfNode(nodeId: string): string {
-  const slash = nodeId.indexOf('/');
-  return slash < 0 ? nodeId : nodeId.slice(0, slash);
-}
+import { cloudOfNode } from '../lib/node-id.js';
+
+export { cloudOfNode };
 
 /** The source given to a pattern decoded from a federated record of `origin`. */
 export function meshSource(origin: string): string {

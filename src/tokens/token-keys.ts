@@ -12,6 +12,7 @@ import type { Clock, Timer } from '../lib/clock.js';
 import { errorMessage } from '../lib/errors.js';
 import type { IdentitySource } from '../identity/types.js';
 import type { Mesh, MeshRecord, Topic } from '../mesh/index.js';
+import { cloudOfNode } from '../lib/node-id.js';
 
 export const tokenKeysTopic = 'token-keys';
 const tokenKeysKey = 'jws';
@@ -33,11 +34,6 @@ export interface TokenKeys {
 /** RFC 7638-style thumbprint: base64url SHA-256 of the DER SubjectPublicKeyInfo. */
 export function keyId(spkiDer: Uint8Array): string {
   return createHash('sha256').update(spkiDer).digest('base64url');
-}
-
-function cloudOf(nodeId: string): string {
-  const slash = nodeId.indexOf('/');
-  return slash < 0 ? '' : nodeId.slice(0, slash);
 }
 
 function toVerificationKeys(payload: TokenKeysPayload): VerificationKey[] {
@@ -68,7 +64,7 @@ export function createTokenKeys(
     name: tokenKeysTopic,
     validate(record) {
       const payload = TokenKeysPayload.decode(record.payload);
-      if (payload.cloud !== cloudOf(record.origin)) {
+      if (payload.cloud !== cloudOfNode(record.origin)) {
         throw new Error(`node ${record.origin} may not publish token keys of ${payload.cloud}`);
       }
       toVerificationKeys(payload);
