@@ -195,9 +195,9 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
       keyRefreshMs: refreshMs,
     },
   );
-  // Kind "project" goes through the identity source; only the built-in one can create projects yet.
+  // Kind "project" goes through the identity source, whichever it is.
   const provisioning = createProvisioning(
-    { mesh, events, projects: staticIdentity, clock, log },
+    { mesh, events, projects: identity.projects, clock, log },
     { cloud: config.cloud, nodeId: config.nodeId },
   );
 
@@ -348,7 +348,8 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
       await httpServer?.stop();
       apiStopping.abort();
       await localServer.stop();
-      provisioning.stop();
+      // Before the identity source, whose calls its executions in progress are waiting on.
+      await provisioning.stop();
       tokens.stop();
       catalogTimer?.cancel();
       stopForwardingRevocations();

@@ -15,6 +15,8 @@
 #   ADMIN_PASSWORD   bootstrap admin password                  (default: admin-secret)
 #   SERVICE_USER     service user created with role "service"  (default: alliance; empty = skip)
 #   SERVICE_PASSWORD its password                               (default: alliance-secret)
+#   SERVICE_ADMIN    1 | 0  also grant the service user "admin" on the system, which remote
+#                    provisioning of kind "project" needs (default: 1)
 #   PROCESSES        uWSGI worker processes                     (default: 2; 1 when CACHE=1)
 #   THREADS          threads per worker                         (default: 4; 8 when CACHE=1)
 #   NOTIFY           none | basic | cadf  (oslo.messaging notifications to RabbitMQ; default none)
@@ -34,13 +36,14 @@
 set -euo pipefail
 
 if [ $# -ne 5 ]; then
-  sed -n '2,33p' "$0" >&2; exit 2
+  sed -n '2,35p' "$0" >&2; exit 2
 fi
 NAME=$1; PORT=$2; REGION=$3; PROVIDER=$4; DATA_DIR=$5
 case "$PROVIDER" in fernet|jws) ;; *) echo "PROVIDER must be fernet or jws" >&2; exit 2;; esac
 ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-secret}
 SERVICE_USER=${SERVICE_USER-alliance}
 SERVICE_PASSWORD=${SERVICE_PASSWORD:-alliance-secret}
+SERVICE_ADMIN=${SERVICE_ADMIN:-1}
 CACHE=${CACHE:-0}
 if [ "$CACHE" = 1 ]; then PROCESSES=${PROCESSES:-1}; THREADS=${THREADS:-8}; else PROCESSES=${PROCESSES:-2}; THREADS=${THREADS:-4}; fi
 NOTIFY=${NOTIFY:-none}; TRANSPORT_URL=${TRANSPORT_URL:-rabbit://guest:guest@127.0.0.1:5672/}
@@ -248,6 +251,14 @@ post_start() {
     local reader; reader=$(api GET "/roles?name=reader" "$adm" | jget 'd["roles"][0]["id"]')
     api PUT "/system/users/$user/roles/$reader" "$adm" >/dev/null
     echo "$user" > "$DATA_DIR/.service-user"
+  fi
+  if [ -n "$SERVICE_USER" ] && [ "$SERVICE_ADMIN" = 1 ]; then
+    # "admin" on the system: remote provisioning of kind "project" (POST /v3/projects, /v3/domains,
+    # /v3/users, PUT role assignments, DELETE /v3/projects). Outside the block above, so a data
+    # directory made before this grant existed gets it too (PUT is idempotent).
+    local svc admin_role; svc=$(cat "$DATA_DIR/.service-user")
+    admin_role=$(api GET "/roles?name=admin" "$adm" | jget 'd["roles"][0]["id"]')
+    api PUT "/system/users/$svc/roles/$admin_role" "$adm" >/dev/null
   fi
   # smoke test: validate the admin token
   curl -sf --max-time 20 -o /dev/null -H "X-Auth-Token: $adm" -H "X-Subject-Token: $adm" "$URL/v3/auth/tokens" \

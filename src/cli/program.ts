@@ -7,6 +7,8 @@
  * carrying the exit code (commander's `exitOverride`), which `runCli` turns into the process's
  * exit code. No stack trace reaches the operator.
  */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { systemClock } from '../lib/clock.js';
 import { errorMessage } from '../lib/errors.js';
@@ -19,6 +21,7 @@ import { registerDevCommand } from './commands/dev.js';
 import { registerEventsCommand } from './commands/events.js';
 import { registerIdentityCommand } from './commands/identity.js';
 import { registerPeersCommand } from './commands/peers.js';
+import { registerProvisionCommand } from './commands/provision.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTokenCommand } from './commands/token.js';
@@ -33,6 +36,14 @@ export interface CliIo {
   nowMs?: () => number;
   /** Aborting ends long-running commands (`catalog watch`) cleanly, with exit code 0; for embedding and tests. */
   signal?: AbortSignal;
+  /**
+   * Waits `delayMs` between polls (`provision create --wait`). Default: a real timer, which
+   * (unlike systemClock's, unref'd) keeps the process alive while it waits. Tests pass one that
+   * moves their clock instead of sleeping.
+   */
+  sleep?: (delayMs: number) => Promise<void>;
+  /** Ids the CLI makes up (`provision create` without `--request-id`). Default: crypto.randomUUID. */
+  randomId?: () => string;
 }
 
 /** What a client command needs from the program; built once per program. */
@@ -40,6 +51,8 @@ export interface CliContext {
   readonly out: (text: string) => void;
   readonly nowMs: () => number;
   readonly signal: AbortSignal | undefined;
+  readonly sleep: (delayMs: number) => Promise<void>;
+  readonly randomId: () => string;
   /**
    * Connects to the local API named by the global options, runs `action`, then closes the channel.
    * A failure is written as one `alliance: <reason>` line and rethrown as a CommanderError (exit 1).
@@ -86,6 +99,8 @@ export function createProgram(io: CliIo): Command {
     out: io.stdout,
     nowMs: io.nowMs ?? (() => systemClock.nowMs()),
     signal: io.signal,
+    sleep: io.sleep ?? ((delayMs) => sleepFor(delayMs)),
+    randomId: io.randomId ?? randomUUID,
     async withLocalApi(command, action) {
       let api: LocalApiConnection | undefined;
       try {
@@ -109,6 +124,7 @@ export function createProgram(io: CliIo): Command {
   registerTokenCommand(program, context, io);
   registerIdentityCommand(program, context);
   registerEventsCommand(program, context);
+  registerProvisionCommand(program, context);
   registerServeCommand(program);
   registerDevCommand(program);
   registerCertsCommand(program);

@@ -90,8 +90,54 @@ export interface IssuedToken {
   identity: TokenIdentity;
 }
 
+/** What remote provisioning of kind "project" asks of the target cloud's identity source. */
+export interface ProjectProvisionInput {
+  /** The provisioning request id: with requesterCloud, the idempotency key. */
+  requestId: string;
+  /** The cloud that asked (and whose user `userId` is). */
+  requesterCloud: string;
+  name: string;
+  /** Empty: the backend's default domain. */
+  domainId: string;
+  /** A user id of the requester cloud. */
+  userId: string;
+  role: string;
+  /** Aborted when the node stops: the work is left for the next start, which does it again. */
+  signal?: AbortSignal;
+}
+
+export interface ProvisionedProjectResult {
+  projectId: string;
+  name: string;
+  domainId: string;
+  /** Who holds the role here: the remote user's id as this backend knows it (a shadow user in Keystone). */
+  userId: string;
+  /** The requester cloud's user id it stands for. */
+  remoteUserId: string;
+  role: string;
+}
+
+/**
+ * Creates and deletes projects for remote provisioning. Both operations are idempotent per
+ * (requesterCloud, requestId): a node that stopped half-way does the same request again at start.
+ * Failures are AllianceErrors whose message is the detail the requester sees (ALREADY_EXISTS for
+ * a name taken, INVALID_ARGUMENT for an unknown role or domain, PERMISSION_DENIED when the backend
+ * refuses the node, UNAVAILABLE when it cannot be reached).
+ */
+export interface ProjectProvisioner {
+  provisionProject(input: ProjectProvisionInput): Promise<ProvisionedProjectResult>;
+  /** Deletes the project the request made; false when there is none. */
+  deprovisionProject(input: {
+    requestId: string;
+    requesterCloud: string;
+    signal?: AbortSignal;
+  }): Promise<boolean>;
+}
+
 export interface IdentitySource {
   readonly kind: 'static' | 'keystone';
+  /** How kind "project" of remote provisioning is executed here; null: this source cannot. */
+  readonly projects: ProjectProvisioner | null;
   start(): Promise<void>;
   stop(): Promise<void>;
   /**

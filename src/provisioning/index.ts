@@ -9,8 +9,10 @@
  * - The target cloud's node sees a request for its cloud, executes it and publishes how far it
  *   got under `state/<request id>`: RUNNING then DONE or FAILED; DEPROVISIONING then
  *   DEPROVISIONED or FAILED (state.ts).
- * - Kind "project" is executed through the identity source (the built-in one; a Keystone-backed
- *   cloud answers FAILED for now). Any other kind becomes a `provision.request` event to the
+ * - Kind "project" is executed through the identity source's ProjectProvisioner (the built-in
+ *   source's SQLite store, or Keystone's REST API), asynchronously: while it runs the request id
+ *   stays in `running`, so a record arriving meanwhile starts no second run, and when it ends the
+ *   request is considered again (a Deprovision may have come). Any other kind becomes a `provision.request` event to the
  *   target cloud's own subscribers, and the first subscriber's done or failed ack, read through
  *   events.status, is the outcome.
  * - GetProvision at the requester shows the request with the target's latest state.
@@ -24,6 +26,7 @@ import { ProvisionState } from '../gen/alliance/v1/provisioning.js';
 import type { ProvisionRecord } from '../gen/alliance/v1/provisioning.js';
 import type { Clock } from '../lib/clock.js';
 import { AllianceError, errorMessage, invalidArgument, notFound } from '../lib/errors.js';
+import type { ProjectProvisioner } from '../identity/index.js';
 import type { Mesh, MeshRecord, Topic } from '../mesh/index.js';
 import { isSettled, nextStep, verdictOf, viewOf, wantedAction } from './state.js';
 import type { ProvisionAction } from './state.js';
@@ -38,22 +41,13 @@ const requestIdPattern = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 const kindPattern = /^[a-z][a-z0-9._-]*$/;
 const cloudPattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** What kind "project" needs from the target cloud's identity source. */
-export interface ProjectProvisioner {
-  provisionProject(input: {
-    requestId: string;
-    name: string;
-    domainId: string;
-    userId: string;
-    role: string;
-  }): { projectId: string; name: string; domainId: string; userId: string; role: string };
-  deprovisionProject(requestId: string): boolean;
-}
+/** What kind "project" needs from the target cloud's identity source (its port, src/identity). */
+export type { ProjectProvisioner };
 
 export interface ProvisioningDeps {
   mesh: Pick<Mesh, 'registerTopic'>;
   events: Pick<Events, 'publish' | 'status' | 'onChange'>;
-  /** Null when the identity source cannot create projects (Keystone, for now): kind "project" fails. */
+  /** The identity source's; null when it cannot create projects: kind "project" then fails. */
   projects: ProjectProvisioner | null;
   clock: Clock;
   log: Logger;
@@ -74,7 +68,11 @@ export interface ProvisionInput {
 
 export interface Provisioning {
   start(): void;
-  stop(): void;
+  /**
+   * Stops taking requests and aborts the executions in progress (their state stays RUNNING or
+   * DEPROVISIONING, and the next start does them again); resolves when they have ended.
+   */
+  stop(): Promise<void>;
   /** Publishes the request (durable when it returns), or returns the one already made with this id. */
   provision(input: ProvisionInput): ProvisionRecord;
   /** The request with the target's latest state. Throws NOT_FOUND. */
@@ -164,6 +162,10 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
   const listeners = new Set<(requestId: string) => void>();
   /** Request ids being executed here now. */
   const running = new Set<string>();
+  /** The executions in progress, which stop() waits for. */
+  const executions = new Set<Promise<void>>();
+  /** Aborted by stop(), so executions waiting on the identity backend end at once. */
+  let stopping = new AbortController();
   /** provision.request event id -> request id, for custom kinds waiting on a subscriber. */
   const watching = new Map<string, string>();
   let unsubscribers: (() => void)[] = [];
@@ -231,16 +233,27 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
     const own = live(topic.get(nodeId, stateKey(requestId)));
     const step = nextStep(request, own, running.has(requestId) || [...watching.values()].includes(requestId));
     if (!step) return;
+    // Held until the execution has settled, across its awaits: a record arriving meanwhile finds
+    // the request in progress and starts nothing.
     running.add(requestId);
-    try {
-      execute(request, step);
-    } catch (err) {
-      log.error({ requestId, reason: errorMessage(err) }, 'provisioning step failed');
-    } finally {
-      running.delete(requestId);
-    }
-    // A Deprovision may have arrived while the provision ran.
-    queueMicrotask(() => consider(requestId));
+    const execution = execute(request, step, stopping.signal)
+      .catch((err: unknown) => {
+        // execute settles the provisioner's failures as FAILED itself; this is anything else
+        // (publishing a state or an event failed): logged, and FAILED if that can still be said.
+        log.error({ requestId, reason: errorMessage(err) }, 'provisioning step failed');
+        try {
+          publishState(request, ProvisionState.PROVISION_STATE_FAILED, errorMessage(err), { action: step });
+        } catch (again) {
+          log.error({ requestId, reason: errorMessage(again) }, 'could not publish the FAILED state');
+        }
+      })
+      .finally(() => {
+        running.delete(requestId);
+        executions.delete(execution);
+        // A Deprovision may have arrived while it ran.
+        consider(requestId);
+      });
+    executions.add(execution);
   }
 
   /** The latest request record of this id, from whichever cloud made it (the target's view). */
@@ -256,7 +269,11 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
     return best;
   }
 
-  function execute(request: ProvisionRecord, action: ProvisionAction): void {
+  async function execute(
+    request: ProvisionRecord,
+    action: ProvisionAction,
+    signal: AbortSignal,
+  ): Promise<void> {
     const busy =
       action === 'provision'
         ? ProvisionState.PROVISION_STATE_RUNNING
@@ -293,50 +310,58 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
       publishState(
         request,
         ProvisionState.PROVISION_STATE_FAILED,
-        'kind "project" is supported only by the built-in identity source for now; ' +
-          'this cloud uses Keystone, whose project provisioning is not implemented yet',
+        `kind "project" is not supported by the identity source of cloud ${cloud}`,
         { action },
       );
       return;
     }
+    let state: ProvisionState;
+    let detail: string;
+    let result: Record<string, unknown>;
     try {
       if (action === 'provision') {
         const spec = request.spec ?? {};
-        const project = projects.provisionProject({
+        const project = await projects.provisionProject({
           requestId: request.requestId,
+          requesterCloud: request.requesterCloud,
           name: String(spec['name'] ?? ''),
           domainId: typeof spec['domainId'] === 'string' ? spec['domainId'] : '',
           userId: String(spec['userId'] ?? ''),
           role: String(spec['role'] ?? ''),
+          signal,
         });
-        publishState(
-          request,
-          finished,
-          `project ${project.projectId} created, role ${project.role} assigned`,
-          {
-            action,
-            projectId: project.projectId,
-            name: project.name,
-            domainId: project.domainId,
-            userId: project.userId,
-            role: project.role,
-          },
-        );
+        state = finished;
+        detail = `project ${project.projectId} created, role ${project.role} assigned`;
+        result = { action, ...project };
       } else {
-        const deleted = projects.deprovisionProject(request.requestId);
-        publishState(
-          request,
-          finished,
-          deleted ? 'project deleted' : 'no project was made; nothing to delete',
-          {
-            action,
-            deleted,
-          },
-        );
+        const deleted = await projects.deprovisionProject({
+          requestId: request.requestId,
+          requesterCloud: request.requesterCloud,
+          signal,
+        });
+        state = finished;
+        detail = deleted ? 'project deleted' : 'no project was made; nothing to delete';
+        result = { action, deleted };
       }
     } catch (err) {
-      publishState(request, ProvisionState.PROVISION_STATE_FAILED, errorMessage(err), { action });
+      if (signal.aborted) {
+        // Not a failure of the request: the state stays RUNNING or DEPROVISIONING, and the next
+        // start does it again (idempotent per request id).
+        log.info(
+          { requestId: request.requestId, action },
+          'provisioning interrupted by stop; resumed at start',
+        );
+        return;
+      }
+      log.warn(
+        { requestId: request.requestId, action, reason: errorMessage(err) },
+        'provisioning request failed',
+      );
+      state = ProvisionState.PROVISION_STATE_FAILED;
+      detail = errorMessage(err);
+      result = { action };
     }
+    publishState(request, state, detail, result);
   }
 
   /** Settles a custom kind once a subscriber answered its event. */
@@ -390,6 +415,7 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
   return {
     start() {
       started = true;
+      if (stopping.signal.aborted) stopping = new AbortController();
       unsubscribers = [
         topic.onChange(onRecord),
         events.onChange(() => {
@@ -411,10 +437,12 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
       }
     },
 
-    stop() {
+    async stop() {
       started = false;
       for (const unsubscribe of unsubscribers) unsubscribe();
       unsubscribers = [];
+      stopping.abort();
+      await Promise.all([...executions]);
     },
 
     provision(input) {

@@ -21,6 +21,7 @@ import {
   type Event,
   type SubscriberEventStatus,
 } from '../../gen/alliance/v1/events.js';
+import { jsonObjectParser } from '../json-object-parser.js';
 import { formatTimestamp, renderFields, renderJson, renderTable, toOneLine, type Column } from '../output.js';
 import type { CliContext } from '../program.js';
 
@@ -29,6 +30,7 @@ interface JsonOption {
 }
 
 const jsonOption = (): Option => new Option('--json', 'print the response as proto3 JSON');
+const parseDataObject = jsonObjectParser('{"project_id": "p1"}');
 
 export function registerEventsCommand(program: Command, context: CliContext): void {
   program
@@ -112,19 +114,6 @@ export function registerEventsCommand(program: Command, context: CliContext): vo
         );
       });
     });
-}
-
-function parseDataObject(value: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    throw new InvalidArgumentError('expected a JSON object, e.g. \'{"project_id": "p1"}\'.');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new InvalidArgumentError('expected a JSON object, e.g. \'{"project_id": "p1"}\'.');
-  }
-  return parsed as Record<string, unknown>;
 }
 
 function parseTypeList(value: string): string[] {

@@ -19,6 +19,9 @@
  *   domain disabled, role assignment removed (notifications.ts, amqp-consumer.ts).
  * - account events (onAccountEvent): what the same notifications stand for (account-events.ts):
  *   project, domain and user deleted or disabled, role assignment removed.
+ * - projects (remote provisioning of kind "project"): projects tagged per request, shadow users
+ *   for the requester's users and their role assignments, made with the service account, which
+ *   then needs `admin` on the system (project-provisioner.ts).
  *
  * Each notification, one at a time in queue order: parse it (malformed: parked in the
  * dead-letter queue `<queue>.dead` and acked, never retried); work out its revocations and account
@@ -59,6 +62,7 @@ import {
   resourceIdOf,
 } from './notifications.js';
 import type { NotificationAction, OsloNotification } from './notifications.js';
+import { createKeystoneProjectProvisioner } from './project-provisioner.js';
 import { createRevocationPoller } from './revocation-poller.js';
 import type { RevocationPoller } from './revocation-poller.js';
 import {
@@ -79,6 +83,11 @@ export type {
 export { parseOsloNotification, MalformedNotification } from './notifications.js';
 export type { OsloNotification } from './notifications.js';
 export { accountEventTypes, translateNotification } from './account-events.js';
+export { createKeystoneProjectProvisioner, provisionTag, shadowDomainName } from './project-provisioner.js';
+export type {
+  KeystoneProjectProvisionerDeps,
+  KeystoneProjectProvisionerOptions,
+} from './project-provisioner.js';
 export type { AccountEventCandidate, AccountEventType, TranslationContext } from './account-events.js';
 
 /**
@@ -446,6 +455,7 @@ export function createKeystoneIdentity(
 
   return {
     kind: 'keystone',
+    projects: createKeystoneProjectProvisioner({ client, log }, { cloud: options.cloud }),
 
     async start() {
       stopped = false;

@@ -6,10 +6,13 @@
  *  - project-scoped (serviceUser.projectName, role `service`): validates tokens and reads
  *    GET /v3/OS-REVOKE/events (policy `service_or_admin`), /v3/regions and /v3/domains/{id};
  *  - system-scoped (role `reader` on the system): reads /v3/services, /v3/endpoints,
- *    /v3/projects/{id}, /v3/groups/{id}/users, but gets 403 on OS-REVOKE/events.
- * Calls with scope 'lookup' try the system token first and fall back to the project token on 403
- * (an admin service account needs no system role); a service account without a system role is
- * noticed once (401 at system-scoped authentication) and not asked again for a while.
+ *    /v3/projects/{id}, /v3/groups/{id}/users, but gets 403 on OS-REVOKE/events; with role
+ *    `admin` on the system it also makes the projects, users and role assignments of remote
+ *    provisioning (project-provisioner.ts).
+ * Calls with scope 'lookup' (or 'admin', for provisioning's writes) try the system token first
+ * and fall back to the project token on 403 (an admin service account needs no system role); a
+ * service account without a system role is noticed once (401 at system-scoped authentication) and
+ * not asked again for a while.
  *
  * Each token is cached until shortly before its expiry, fetched by one request however many
  * callers wait for it, and fetched again once when Keystone answers 401 (revoked, rotated keys,
@@ -34,7 +37,13 @@ const systemScopeRetryMs = 10 * 60_000;
  */
 const serviceAuthFailureHoldMs = 5_000;
 
-export type ServiceScope = 'project' | 'lookup';
+/**
+ * 'project': the project-scoped token only. 'lookup': the system-scoped token, then the
+ * project-scoped one on 403. 'admin': the same choice as 'lookup', named for the writes of
+ * remote provisioning (project-provisioner.ts), which need the `admin` role: on the system
+ * (as scripts/keystone/start-keystone.sh grants it) or on the service project.
+ */
+export type ServiceScope = 'project' | 'lookup' | 'admin';
 
 export interface KeystoneResponse {
   status: number;
@@ -46,7 +55,7 @@ export interface KeystoneResponse {
 export interface KeystoneRequest {
   /** Which service token authenticates the call; null: none (password authentication). */
   scope: ServiceScope | null;
-  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'HEAD';
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD';
   subjectToken?: string;
   body?: unknown;
   signal?: AbortSignal;
@@ -211,6 +220,7 @@ export function createKeystoneClient(
     try {
       if (request.scope === null) return await send(path, request, null);
       if (request.scope === 'project') return await sendAs('project', path, request);
+      // 'lookup' and 'admin': a 403 with the system token is not final, the project token may do.
       if (deps.clock.nowMs() >= systemScopeRetryAtMs) {
         try {
           const res = await sendAs('system', path, request);

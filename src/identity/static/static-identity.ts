@@ -563,6 +563,46 @@ export function createStaticIdentity(
     purgeTimer = clock.setTimer(limits.purgeIntervalMs, purge);
   }
 
+  function provisionProject(input: ProvisionProjectInput): ProvisionedProject {
+    const existing = provisioned.byRequest(input.requestId);
+    if (existing) return existing;
+    const domainId = input.domainId === '' ? directory.defaultDomainId : input.domainId;
+    if (directory.domain(domainId) === undefined) {
+      throw new AllianceError('INVALID_ARGUMENT', `no domain "${domainId}" is configured here`);
+    }
+    for (const [field, value] of [
+      ['project name', input.name],
+      ['user id', input.userId],
+      ['role', input.role],
+    ] as const) {
+      if (value === '' || Buffer.byteLength(value) > limits.nameBytesMax) {
+        throw new AllianceError('INVALID_ARGUMENT', `${field} must be 1 to ${limits.nameBytesMax} bytes`);
+      }
+    }
+    if (directory.projectByName(domainId, input.name) || provisioned.byName(domainId, input.name)) {
+      throw new AllianceError(
+        'ALREADY_EXISTS',
+        `a project named "${input.name}" already exists in domain "${domainId}"`,
+      );
+    }
+    const project = provisioned.insert({
+      requestId: input.requestId,
+      name: input.name,
+      domainId,
+      userId: input.userId,
+      role: input.role,
+      createdAtMs: clock.nowMs(),
+    });
+    log.info({ ...project }, 'project provisioned for a remote user');
+    return project;
+  }
+
+  function deprovisionProject(requestId: string): boolean {
+    const removed = provisioned.remove(requestId);
+    if (removed) log.info({ requestId }, 'provisioned project deleted');
+    return removed;
+  }
+
   return {
     kind: 'static',
 
@@ -746,44 +786,23 @@ export function createStaticIdentity(
 
     listUsers: () => directory.users().map(userView),
 
-    provisionProject(input) {
-      const existing = provisioned.byRequest(input.requestId);
-      if (existing) return existing;
-      const domainId = input.domainId === '' ? directory.defaultDomainId : input.domainId;
-      if (directory.domain(domainId) === undefined) {
-        throw new AllianceError('INVALID_ARGUMENT', `no domain "${domainId}" is configured here`);
-      }
-      for (const [field, value] of [
-        ['project name', input.name],
-        ['user id', input.userId],
-        ['role', input.role],
-      ] as const) {
-        if (value === '' || Buffer.byteLength(value) > limits.nameBytesMax) {
-          throw new AllianceError('INVALID_ARGUMENT', `${field} must be 1 to ${limits.nameBytesMax} bytes`);
-        }
-      }
-      if (directory.projectByName(domainId, input.name) || provisioned.byName(domainId, input.name)) {
-        throw new AllianceError(
-          'ALREADY_EXISTS',
-          `a project named "${input.name}" already exists in domain "${domainId}"`,
-        );
-      }
-      const project = provisioned.insert({
-        requestId: input.requestId,
-        name: input.name,
-        domainId,
-        userId: input.userId,
-        role: input.role,
-        createdAtMs: clock.nowMs(),
-      });
-      log.info({ ...project }, 'project provisioned for a remote user');
-      return project;
-    },
-
-    deprovisionProject(requestId) {
-      const removed = provisioned.remove(requestId);
-      if (removed) log.info({ requestId }, 'provisioned project deleted');
-      return removed;
+    provisionProject,
+    deprovisionProject,
+    // The port's async shape over the synchronous store; the request id alone is the key here
+    // (the requester cloud is not part of it: see ARCHITECTURE.md section 18).
+    projects: {
+      provisionProject: async (input) => {
+        const project = provisionProject(input);
+        return {
+          projectId: project.projectId,
+          name: project.name,
+          domainId: project.domainId,
+          userId: project.userId,
+          remoteUserId: project.userId,
+          role: project.role,
+        };
+      },
+      deprovisionProject: async ({ requestId }) => deprovisionProject(requestId),
     },
 
     listProvisionedProjects: () => provisioned.list(),

@@ -285,7 +285,9 @@ export interface Captured {
 }
 
 export function capture(
-  options: Partial<Pick<CliIo, 'env' | 'signal'>> & { onStdout?: (text: string) => void } = {},
+  options: Partial<Pick<CliIo, 'env' | 'signal' | 'nowMs' | 'sleep' | 'randomId'>> & {
+    onStdout?: (text: string) => void;
+  } = {},
 ): Captured {
   const out: string[] = [];
   const err: string[] = [];
@@ -297,8 +299,10 @@ export function capture(
       },
       stderr: (text) => err.push(text),
       env: options.env ?? {},
-      nowMs: () => nowMs,
+      nowMs: options.nowMs ?? (() => nowMs),
       signal: options.signal,
+      sleep: options.sleep ?? (() => Promise.reject(new Error('this test does not expect a wait'))),
+      randomId: options.randomId,
     },
     stdout: () => out.join(''),
     stderr: () => err.join(''),

@@ -44,6 +44,7 @@ export const remoteMembers: MappingRule = {
 /** An IdentitySource whose answers the test sets, token by token. */
 export class FakeIdentity implements IdentitySource {
   readonly kind = 'static' as const;
+  readonly projects = null;
   /** Every token asked of validateToken, in order. */
   readonly asked: string[] = [];
   /** PEM public keys this cloud publishes for its JWS tokens. */
