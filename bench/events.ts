@@ -25,9 +25,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectLocalApi, type ApiClient, type LocalApiConnection } from '../src/cli/client.js';
-import { EventsService, Outcome, type Event } from '../src/gen/alliance/v1/events.js';
+import { EventsService, Outcome, type Event, type PublishRequest } from '../src/gen/alliance/v1/events.js';
 import { localAddressOf } from './lib/alliance-process.js';
-import type { BenchContext, Benchmark } from './lib/benchmark.js';
+import type { BenchContext, BenchResult, Benchmark } from './lib/benchmark.js';
 import { processCpuMs } from './lib/child-process.js';
 import { round3, summarizeLatencies } from './lib/latency-summary.js';
 import { startNodeFederation } from './lib/node-federation.js';
@@ -39,6 +39,10 @@ const federationStartTimeoutMs = 60_000;
 const callTimeoutMs = 10_000;
 const publishesInFlight = 64;
 const acksInFlight = 64;
+/** Batched phase: events per PublishBatch, PublishBatch calls in flight, AckBatch calls in flight. */
+const publishBatchSize = 250;
+const publishBatchesInFlight = 4;
+const ackBatchesInFlight = 4;
 /** All throughput events not received and acked by then fail the benchmark. */
 const drainDeadlineMs = 120_000;
 /** A latency event not received everywhere by then fails the benchmark. */
@@ -52,12 +56,20 @@ export const eventsBenchmark: Benchmark = {
   run: runEvents,
 };
 
-/** One Subscribe stream that acks every event it receives, noting first arrivals and repeats. */
+/**
+ * One Subscribe stream that acks every event it receives, noting first arrivals and repeats. It
+ * acks with one Ack call per event, or (ackMode 'batch') with AckBatch calls carrying every event
+ * received since the last one, as a service handling meter records in bulk would.
+ */
 class SubscriberLoop {
   readonly firstSeenNs = new Map<string, bigint>();
   readonly counts = new Map<string, number>();
   acked = 0;
   lastAckNs = 0n;
+  ackMode: 'single' | 'batch' = 'single';
+  private pendingAcks: string[] = [];
+  private batchesInFlight = 0;
+  private flushScheduled = false;
   private inFlight = 0;
   private slotFree: (() => void) | null = null;
   private readonly waiters = new Map<string, () => void>();
@@ -82,6 +94,11 @@ class SubscriberLoop {
     );
     for await (const event of stream) {
       this.received(event);
+      if (this.ackMode === 'batch') {
+        this.pendingAcks.push(event.id);
+        this.scheduleBatch();
+        continue;
+      }
       while (this.inFlight >= acksInFlight) {
         await new Promise<void>((resolve) => (this.slotFree = resolve));
       }
@@ -104,6 +121,43 @@ class SubscriberLoop {
           free?.();
         });
     }
+  }
+
+  private scheduleBatch(): void {
+    if (this.flushScheduled || this.batchesInFlight >= ackBatchesInFlight) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.sendBatch();
+    });
+  }
+
+  private sendBatch(): void {
+    if (this.pendingAcks.length === 0 || this.batchesInFlight >= ackBatchesInFlight) return;
+    const ids = this.pendingAcks.splice(0, 1000);
+    this.batchesInFlight++;
+    void this.api
+      .ackBatch({
+        subscriber: this.subscriber,
+        acks: ids.map((eventId) => ({ eventId, outcome: Outcome.OUTCOME_DONE, detail: '' })),
+      })
+      .then(
+        (response) => {
+          if (response.refused.length > 0) {
+            const first = response.refused[0];
+            this.failure ??= new Error(`${response.refused.length} acks refused, e.g. ${first?.message}`);
+          }
+          this.acked += ids.length - response.refused.length;
+          this.lastAckNs = process.hrtime.bigint();
+        },
+        (err: unknown) => {
+          this.failure ??= err;
+        },
+      )
+      .finally(() => {
+        this.batchesInFlight--;
+        this.scheduleBatch();
+      });
   }
 
   private received(event: Event): void {
@@ -158,6 +212,7 @@ class SubscriberLoop {
 
 async function runEvents(context: BenchContext): Promise<void> {
   const events = context.quick ? 1_000 : 5_000;
+  const batchedEvents = context.quick ? 5_000 : 30_000;
   const latencyEvents = context.quick ? 20 : 200;
   context.progress('events: starting 3 nodes');
   const started = await startNodeFederation({
@@ -194,6 +249,109 @@ async function runEvents(context: BenchContext): Promise<void> {
       for (const loop of loops) loop.assertHealthy();
     };
 
+    /** Publishes `events` meter records to cloud-b and waits until nova and neutron there acked each. */
+    const throughput = async (mode: 'single' | 'batch', events: number): Promise<BenchResult> => {
+      context.progress(
+        `events: throughput (${mode === 'single' ? 'Publish and Ack per event' : 'PublishBatch and AckBatch'}), ` +
+          `${events} meter.usage events to ${cloudB.cloud}`,
+      );
+      const throughputLoops = [novaB, neutronB];
+      const ackedBefore = throughputLoops.map((loop) => loop.acked);
+      const cpuStart = federation.children.map((child) => processCpuMs(child.pid));
+      const publishedIds: string[] = [];
+      let next = 0;
+      const startNs = process.hrtime.bigint();
+      const usage = (n: number): PublishRequest => ({
+        type: 'meter.usage',
+        subject: `bench-user-${n}`,
+        data: { resource: 'vcpu-hours', quantity: n, unit: 'h' },
+        targetCloud: cloudB.cloud,
+      });
+      const publishWorker = async (): Promise<void> => {
+        while (next < events) {
+          if (mode === 'single') {
+            const { id } = await publisher.publish(usage(next++));
+            publishedIds.push(id);
+            continue;
+          }
+          const first = next;
+          next = Math.min(events, next + publishBatchSize);
+          const batch = Array.from({ length: next - first }, (_, i) => usage(first + i));
+          const { ids } = await publisher.publishBatch({ events: batch });
+          publishedIds.push(...ids);
+        }
+      };
+      const workers = mode === 'single' ? publishesInFlight : publishBatchesInFlight;
+      await Promise.all(Array.from({ length: workers }, () => publishWorker()));
+      const publishedNs = process.hrtime.bigint();
+      const drainDeadline = Date.now() + drainDeadlineMs;
+      const allIn = (loop: SubscriberLoop): boolean => publishedIds.every((id) => loop.counts.has(id));
+      for (;;) {
+        assertHealthy();
+        const ackedAll = throughputLoops.every((loop, i) => loop.acked - (ackedBefore[i] ?? 0) >= events);
+        if (ackedAll && throughputLoops.every(allIn)) break;
+        if (Date.now() > drainDeadline) {
+          const got = throughputLoops.map((l) => `${l.subscriber} acked ${l.acked}`).join(', ');
+          throw new Error(`not every event was received and acked within ${drainDeadlineMs} ms (${got})`);
+        }
+        await sleep(2);
+      }
+      const lastAckNs = throughputLoops.reduce(
+        (max, loop) => (loop.lastAckNs > max ? loop.lastAckNs : max),
+        0n,
+      );
+      const cpuEnd = federation.children.map((child) => processCpuMs(child.pid));
+      const totalMs = Number(lastAckNs - startNs) / 1e6;
+      const publishMs = Number(publishedNs - startNs) / 1e6;
+      const perSubscriber = throughputLoops.map((loop) => {
+        let received = 0;
+        let duplicates = 0;
+        for (const id of publishedIds) {
+          const count = loop.counts.get(id) ?? 0;
+          if (count > 0) received++;
+          if (count > 1) duplicates += count - 1;
+        }
+        return { loop, received, duplicates };
+      });
+      const uniqueIds = new Set(publishedIds).size;
+      const exactlyOnce =
+        uniqueIds === events && perSubscriber.every((s) => s.received === events && s.duplicates === 0);
+      const deliveredPerSec = events / (totalMs / 1000);
+      const publishPerSec = events / (publishMs / 1000);
+      const cpu = cpuEnd.map((end, i) => {
+        const start = cpuStart[i];
+        return end === null || start === null || start === undefined ? null : round3((end - start) / events);
+      });
+      return {
+        bench: 'events',
+        phase: mode === 'single' ? 'throughput' : 'throughput-batched',
+        processes: 3,
+        events,
+        ...(mode === 'single'
+          ? { publishesInFlight, acksInFlight }
+          : { publishBatchSize, publishBatchesInFlight, ackBatchesInFlight }),
+        subscribers: perSubscriber.map((s) => s.loop.subscriber).join(','),
+        endToEndMs: round3(totalMs),
+        eventsPerSec: Math.round(deliveredPerSec),
+        publishMs: round3(publishMs),
+        publishPerSec: Math.round(publishPerSec),
+        drainAfterPublishMs: round3(totalMs - publishMs),
+        ...Object.fromEntries(
+          perSubscriber.flatMap((s) => [
+            [`${s.loop.subscriber}Received`, s.received],
+            [`${s.loop.subscriber}Duplicates`, s.duplicates],
+          ]),
+        ),
+        uniqueIds,
+        exactlyOnce,
+        cpuMsPerEventA: cpu[0] ?? null,
+        cpuMsPerEventB: cpu[1] ?? null,
+        cpuMsPerEventC: cpu[2] ?? null,
+        target: eventsThroughputTarget,
+        targetMet: deliveredPerSec >= eventsThroughputTarget && publishPerSec >= eventsThroughputTarget,
+      };
+    };
+
     // Warm-up: every stream open and every connection used before any clock runs.
     for (let i = 0; i < 3; i++) {
       const { id } = await publisher.publish({
@@ -206,93 +364,11 @@ async function runEvents(context: BenchContext): Promise<void> {
     }
     assertHealthy();
 
-    // 1. Throughput.
-    context.progress(`events: throughput, ${events} meter.usage events to ${cloudB.cloud}`);
-    const throughputLoops = [novaB, neutronB];
-    const ackedBefore = throughputLoops.map((loop) => loop.acked);
-    const cpuStart = federation.children.map((child) => processCpuMs(child.pid));
-    const publishedIds: string[] = [];
-    let next = 0;
-    const startNs = process.hrtime.bigint();
-    const publishWorker = async (): Promise<void> => {
-      while (next < events) {
-        const n = next++;
-        const { id } = await publisher.publish({
-          type: 'meter.usage',
-          subject: `bench-user-${n}`,
-          data: { resource: 'vcpu-hours', quantity: n, unit: 'h' },
-          targetCloud: cloudB.cloud,
-        });
-        publishedIds.push(id);
-      }
-    };
-    await Promise.all(Array.from({ length: publishesInFlight }, () => publishWorker()));
-    const publishedNs = process.hrtime.bigint();
-    const drainDeadline = Date.now() + drainDeadlineMs;
-    const allIn = (loop: SubscriberLoop): boolean => publishedIds.every((id) => loop.counts.has(id));
-    for (;;) {
-      assertHealthy();
-      const ackedAll = throughputLoops.every((loop, i) => loop.acked - (ackedBefore[i] ?? 0) >= events);
-      if (ackedAll && throughputLoops.every(allIn)) break;
-      if (Date.now() > drainDeadline) {
-        const got = throughputLoops.map((l) => `${l.subscriber} acked ${l.acked}`).join(', ');
-        throw new Error(`not every event was received and acked within ${drainDeadlineMs} ms (${got})`);
-      }
-      await sleep(2);
+    // 1. Throughput: one call per event, then in batches.
+    for (const mode of ['single', 'batch'] as const) {
+      for (const loop of loops) loop.ackMode = mode;
+      context.emit(await throughput(mode, mode === 'single' ? events : batchedEvents));
     }
-    const lastAckNs = throughputLoops.reduce(
-      (max, loop) => (loop.lastAckNs > max ? loop.lastAckNs : max),
-      0n,
-    );
-    const cpuEnd = federation.children.map((child) => processCpuMs(child.pid));
-    const totalMs = Number(lastAckNs - startNs) / 1e6;
-    const publishMs = Number(publishedNs - startNs) / 1e6;
-    const perSubscriber = throughputLoops.map((loop) => {
-      let received = 0;
-      let duplicates = 0;
-      for (const id of publishedIds) {
-        const count = loop.counts.get(id) ?? 0;
-        if (count > 0) received++;
-        if (count > 1) duplicates += count - 1;
-      }
-      return { loop, received, duplicates };
-    });
-    const uniqueIds = new Set(publishedIds).size;
-    const exactlyOnce =
-      uniqueIds === events && perSubscriber.every((s) => s.received === events && s.duplicates === 0);
-    const deliveredPerSec = events / (totalMs / 1000);
-    const publishPerSec = events / (publishMs / 1000);
-    const cpu = cpuEnd.map((end, i) => {
-      const start = cpuStart[i];
-      return end === null || start === null || start === undefined ? null : round3((end - start) / events);
-    });
-    context.emit({
-      bench: 'events',
-      phase: 'throughput',
-      processes: 3,
-      events,
-      publishesInFlight,
-      acksInFlight,
-      subscribers: perSubscriber.map((s) => s.loop.subscriber).join(','),
-      endToEndMs: round3(totalMs),
-      eventsPerSec: Math.round(deliveredPerSec),
-      publishMs: round3(publishMs),
-      publishPerSec: Math.round(publishPerSec),
-      drainAfterPublishMs: round3(totalMs - publishMs),
-      ...Object.fromEntries(
-        perSubscriber.flatMap((s) => [
-          [`${s.loop.subscriber}Received`, s.received],
-          [`${s.loop.subscriber}Duplicates`, s.duplicates],
-        ]),
-      ),
-      uniqueIds,
-      exactlyOnce,
-      cpuMsPerEventA: cpu[0] ?? null,
-      cpuMsPerEventB: cpu[1] ?? null,
-      cpuMsPerEventC: cpu[2] ?? null,
-      target: eventsThroughputTarget,
-      targetMet: deliveredPerSec >= eventsThroughputTarget && publishPerSec >= eventsThroughputTarget,
-    });
 
     // 2. Latency.
     context.progress(`events: latency, ${latencyEvents} broadcast events one at a time`);

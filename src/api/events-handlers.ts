@@ -8,10 +8,11 @@
  * from "reconnect".
  */
 import type { Logger } from 'pino';
-import type { Events } from '../events/index.js';
-import type { Event, EventsServer, SubscribeRequest } from '../gen/alliance/v1/events.js';
+import type { Events, PublishInput } from '../events/index.js';
+import type { Event, EventsServer, PublishRequest, SubscribeRequest } from '../gen/alliance/v1/events.js';
 import { limits } from '../config/limits.js';
 import { invalidArgument } from '../lib/errors.js';
+import { toGrpcStatus } from '../lib/grpc-status.js';
 import { serverStream, unary } from './handlers.js';
 
 /** Ids and names: event ids are UUIDs, subscriber names and clouds at most 63 characters. */
@@ -33,19 +34,33 @@ export interface EventsHandlerDeps {
   stopSignal?: AbortSignal;
 }
 
+function publishInput(request: PublishRequest, field = ''): PublishInput {
+  required(`${field}type`, request.type);
+  checkLength(`${field}subject`, request.subject, limits.eventSubjectBytesMax);
+  checkLength(`${field}target_cloud`, request.targetCloud);
+  return {
+    type: request.type,
+    subject: request.subject,
+    data: request.data,
+    targetCloud: request.targetCloud,
+  };
+}
+
 export function createEventsHandlers({ events, log, stopSignal }: EventsHandlerDeps): EventsServer {
   return {
-    publish: unary(log, (request) => {
-      required('type', request.type);
-      checkLength('subject', request.subject, limits.eventSubjectBytesMax);
-      checkLength('target_cloud', request.targetCloud);
-      const event = events.publish({
-        type: request.type,
-        subject: request.subject,
-        data: request.data,
-        targetCloud: request.targetCloud,
-      });
+    // Concurrent Publish calls share one commit and one signature (publishSoon).
+    publish: unary(log, async (request) => {
+      const event = await events.publishSoon(publishInput(request));
       return { id: event.id };
+    }),
+
+    publishBatch: unary(log, (request) => {
+      if (request.events.length === 0) throw invalidArgument('events is empty');
+      if (request.events.length > limits.publishBatchEventsMax) {
+        throw invalidArgument(`events holds more than ${limits.publishBatchEventsMax} entries`);
+      }
+      const inputs = request.events.map((entry, i) => publishInput(entry, `events[${i}].`));
+      return { ids: events.publishMany(inputs).map((event) => event.id) };
     }),
 
     subscribe: serverStream<SubscribeRequest, Event>(
@@ -58,17 +73,44 @@ export function createEventsHandlers({ events, log, stopSignal }: EventsHandlerD
       { stopSignal },
     ),
 
-    ack: unary(log, (request) => {
+    // Concurrent Ack calls share one commit (ackSoon).
+    ack: unary(log, async (request) => {
       required('subscriber', request.subscriber);
       required('event_id', request.eventId);
       checkLength('detail', request.detail, limits.eventAckDetailBytesMax);
-      events.ack({
+      await events.ackSoon({
         subscriber: request.subscriber,
         eventId: request.eventId,
         outcome: request.outcome,
         detail: request.detail,
       });
       return {};
+    }),
+
+    ackBatch: unary(log, (request) => {
+      required('subscriber', request.subscriber);
+      if (request.acks.length === 0) throw invalidArgument('acks is empty');
+      if (request.acks.length > limits.ackBatchAcksMax) {
+        throw invalidArgument(`acks holds more than ${limits.ackBatchAcksMax} entries`);
+      }
+      for (const [i, ack] of request.acks.entries()) {
+        required(`acks[${i}].event_id`, ack.eventId);
+        checkLength(`acks[${i}].detail`, ack.detail, limits.eventAckDetailBytesMax);
+      }
+      const refused = events.ackMany(
+        request.acks.map((ack) => ({
+          subscriber: request.subscriber,
+          eventId: ack.eventId,
+          outcome: ack.outcome,
+          detail: ack.detail,
+        })),
+      );
+      return {
+        refused: refused.map(({ eventId, error }) => {
+          const { code, details } = toGrpcStatus(error);
+          return { eventId, code, message: details };
+        }),
+      };
     }),
 
     getEventStatus: unary(log, (request) => {

@@ -12,6 +12,14 @@ const limitValues = {
   peerMessageBytesMax: 8 * 1024 * 1024,
   /** Records per push/delta frame, so one frame never approaches peerMessageBytesMax. */
   recordsPerFrameMax: 512,
+  /**
+   * Records that may share one signature (published together; src/mesh/batch-signature.ts): the
+   * proof each carries grows with log2 of this (10 hashes, 320 bytes, at 1,024), and a receiver
+   * needs one signature check per batch instead of one per record.
+   */
+  recordsPerSignatureMax: 1024,
+  /** Batch roots whose signature was checked, remembered so the other records of a batch skip it. */
+  verifiedBatchRootsMax: 4096,
   /** Largest payload of one record; a cloud catalog with thousands of endpoints fits. */
   recordPayloadBytesMax: 1024 * 1024,
   /** Topic, key and origin strings: ids, not documents. */
@@ -93,6 +101,14 @@ const limitValues = {
   /** The detail of an ack: a sentence for operators (why it failed), shown in GetEventStatus. */
   eventAckDetailBytesMax: 1024,
   /**
+   * Events of one PublishBatch (and of one publishMany): one record signature covers them all, so
+   * at most limits.recordsPerSignatureMax; meter records come in hundreds, and the request must
+   * still fit localMessageBytesMax.
+   */
+  publishBatchEventsMax: 1000,
+  /** Acks of one AckBatch: one transaction; a window (eventWindowMax) of acks fits. */
+  ackBatchAcksMax: 1024,
+  /**
    * Events held from one cloud. A week of a large cloud's account changes is thousands; beyond a
    * million, events arrive faster than the retention lets them go (meter records at thousands a
    * second): the retention is too long for that rate. Each event costs a few hundred bytes of
@@ -130,6 +146,12 @@ const limitValues = {
    * handful of records, and the origin sees an outcome this much later.
    */
   receiptFlushIntervalMs: 200,
+  /**
+   * Deliveries above a receipt's last V read per flush (per subscriber and origin): V moves by at
+   * most this much per flush (20,000/s at the flush interval), and a flush during a burst of
+   * unanswered events costs this many rows, not the whole backlog.
+   */
+  receiptScanRowsMax: 4096,
   /**
    * Events are delivered in origin order, so one received above a gap in its origin's versions
    * waits for the gap to close. Anti-entropy closes such gaps without telling the topic, so a

@@ -106,8 +106,17 @@ export interface DeliveryStore {
   nextRetryDueMs(subscriber: string, nowMs: number): number | undefined;
   update(subscriber: string, eventId: string, update: DeliveryUpdate): void;
   remove(subscriber: string, eventId: string): void;
-  /** What a receipt needs: every delivery above `floorVersion`, and those at or below it not done. */
-  receiptFacts(subscriber: string, origin: string, floorVersion: number): DeliveryFacts[];
+  /**
+   * What a receipt needs: the first `aboveMax` deliveries above `floorVersion` (by version), and
+   * those at or below it not done. `scannedThrough` is the version of the last one read when the
+   * cap cut the list short (the receipt must then claim nothing above it), else null.
+   */
+  receiptFacts(
+    subscriber: string,
+    origin: string,
+    floorVersion: number,
+    aboveMax: number,
+  ): { deliveries: DeliveryFacts[]; scannedThrough: number | null };
   /** Every (subscriber, origin) with deliveries. */
   subscriberOrigins(): { subscriber: string; origin: string }[];
   /** Every subscriber's delivery of one event. */
@@ -155,7 +164,7 @@ export function createDeliveryStore(db: SqliteDatabase): DeliveryStore {
     remove: db.prepare('DELETE FROM events_deliveries WHERE subscriber = ? AND event_id = ?'),
     receiptAbove: db.prepare(
       `SELECT event_id, version, state, failures, detail FROM events_deliveries
-        WHERE subscriber = ? AND origin = ? AND version > ?`,
+        WHERE subscriber = ? AND origin = ? AND version > ? ORDER BY version LIMIT ?`,
     ),
     receiptBelow: db.prepare(
       `SELECT event_id, version, state, failures, detail FROM events_deliveries
@@ -208,11 +217,15 @@ export function createDeliveryStore(db: SqliteDatabase): DeliveryStore {
     remove(subscriber, eventId) {
       statements.remove.run(subscriber, eventId);
     },
-    receiptFacts(subscriber, origin, floorVersion) {
+    receiptFacts(subscriber, origin, floorVersion, aboveMax) {
       type FactRow = Pick<DeliveryRow, 'event_id' | 'version' | 'state' | 'failures' | 'detail'>;
-      const above = statements.receiptAbove.all(subscriber, origin, floorVersion) as FactRow[];
+      const above = statements.receiptAbove.all(subscriber, origin, floorVersion, aboveMax) as FactRow[];
       const below = statements.receiptBelow.all(subscriber, origin, floorVersion) as FactRow[];
-      return [...below, ...above].map(toFacts);
+      const last = above[above.length - 1];
+      return {
+        deliveries: [...below, ...above].map(toFacts),
+        scannedThrough: above.length >= aboveMax && last ? last.version : null,
+      };
     },
     subscriberOrigins: () => statements.subscriberOrigins.all() as { subscriber: string; origin: string }[],
     forEvent: (eventId) => (statements.forEvent.all(eventId) as DeliveryRow[]).map(fromRow),

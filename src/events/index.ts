@@ -20,7 +20,7 @@
  *   these any node answers GetEventStatus for any event it holds (event-status.ts).
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { v7 as timeOrderedUuid } from 'uuid';
 import type { Logger } from 'pino';
 import { limits } from '../config/limits.js';
 import type { EventsConfig } from '../config/types.js';
@@ -86,6 +86,8 @@ export interface EventsOptions {
   purgeIntervalMs?: number;
   /** Default: limits.receiptOutcomesMax; tests pass a smaller one. */
   receiptOutcomesMax?: number;
+  /** Default: limits.receiptScanRowsMax; tests pass a smaller one. */
+  receiptScanRowsMax?: number;
 }
 
 export interface EventsDeps {
@@ -94,7 +96,11 @@ export interface EventsDeps {
   db: SqliteDatabase;
   clock: Clock;
   log: Logger;
-  /** Event ids; injected so tests can name them. Default: crypto.randomUUID. */
+  /**
+   * Event ids; injected so tests can name them. Default: UUIDv7, ordered by time, so the records
+   * and deliveries keyed by event id are appended to their B-trees instead of scattered across
+   * them: a random UUID made each insert of a burst dirty its own page (4x the write cost).
+   */
   randomId?: () => string;
 }
 
@@ -152,6 +158,18 @@ export interface Events {
   /** Publishes an event; durable when it returns. Throws INVALID_ARGUMENT, RESOURCE_EXHAUSTED. */
   publish(input: PublishInput): Event;
   /**
+   * Publishes several events together, in order: one transaction, one signature (the mesh's
+   * publishMany). All or none: a bad entry throws, naming its index, and nothing is published.
+   * At most limits.publishBatchEventsMax.
+   */
+  publishMany(inputs: readonly PublishInput[]): Event[];
+  /**
+   * As publish, but joined with the other publishSoon calls of this turn of the event loop into
+   * one publishMany: what the Publish RPC uses, so concurrent callers share the commit and the
+   * signature. Resolves when the event is durable.
+   */
+  publishSoon(input: PublishInput): Promise<Event>;
+  /**
    * Publishes an identity source's change as a broadcast event, once per `sourceId`; resolves
    * when it is durable, so the source may then acknowledge it to its broker.
    */
@@ -164,6 +182,16 @@ export interface Events {
   subscribe(input: SubscribeInput, stream: SubscriberStream): Promise<void>;
   /** Records one answer; durable when it returns. Throws NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION. */
   ack(input: AckInput): void;
+  /**
+   * Records several answers in one transaction, each judged as ack() would; returns the ones
+   * refused with their errors. Durable when it returns. At most limits.ackBatchAcksMax.
+   */
+  ackMany(acks: readonly AckInput[]): { eventId: string; error: AllianceError }[];
+  /**
+   * As ack, joined with the other ackSoon calls of this turn of the event loop into one
+   * transaction (what the Ack RPC uses). Resolves when the answer is durable.
+   */
+  ackSoon(input: AckInput): Promise<void>;
   /** Per target cloud, each expected subscriber's outcome. Throws NOT_FOUND for an event not held. */
   status(eventId: string): GetEventStatusResponse;
   /**
@@ -194,11 +222,12 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
   const log = deps.log.child({ component: 'events' });
   const { clock, mesh } = deps;
   const { cloud, nodeId, config } = options;
-  const randomId = deps.randomId ?? randomUUID;
+  const randomId = deps.randomId ?? (() => timeOrderedUuid());
   const flushIntervalMs = options.receiptFlushIntervalMs ?? limits.receiptFlushIntervalMs;
   const gapRecheckMs = options.gapRecheckMs ?? limits.eventGapRecheckMs;
   const purgeIntervalMs = options.purgeIntervalMs ?? defaultPurgeIntervalMs;
   const outcomesMax = options.receiptOutcomesMax ?? limits.receiptOutcomesMax;
+  const scanRowsMax = options.receiptScanRowsMax ?? limits.receiptScanRowsMax;
   assert(cloudOfNode(nodeId) === cloud, 'nodeId must be <cloud>/<node>');
   assert(config.windowMax >= 1 && config.attemptsMax >= 1, 'windowMax and attemptsMax must be positive');
   assert(config.retryBackoffMinMs >= 1 && config.retryBackoffMaxMs >= config.retryBackoffMinMs);
@@ -396,10 +425,32 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
 
   function publishEvent(event: Event, expiresAtMs: number): Event {
     assert(running, 'publish() before start()');
-    checkEventFields(event);
     if (!held.has(event.id) && (heldPerCloud.get(cloud) ?? 0) >= limits.eventsPerCloudMax) {
       throw tooManyEvents(cloud, limits.eventsPerCloudMax);
     }
+    topics.event.publish(event.id, checkedPayload(event, expiresAtMs), { expiresAtMs });
+    log.debug({ id: event.id, type: event.type, targetCloud: event.targetCloud }, 'event published');
+    return event;
+  }
+
+  /** A new event of this node from a Publish input. */
+  function newEvent(input: PublishInput, nowMs: number): Event {
+    return {
+      id: randomId(),
+      source: sourceOf(nodeId),
+      type: input.type,
+      subject: input.subject,
+      time: new Date(nowMs),
+      data: input.data ?? {},
+      originCloud: cloud,
+      attempt: 0,
+      targetCloud: input.targetCloud,
+    };
+  }
+
+  /** The event's record payload, checked exactly as every peer will check it. Throws INVALID_ARGUMENT. */
+  function checkedPayload(event: Event, expiresAtMs: number): Uint8Array {
+    checkEventFields(event);
     const payload = encodeEvent(event);
     // Checked exactly as every peer will check it, so nothing is published that peers refuse.
     decodeEventRecord({
@@ -412,9 +463,102 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
       createdAtMs: clock.nowMs(),
       payload,
     });
-    topics.event.publish(event.id, payload, { expiresAtMs });
-    log.debug({ id: event.id, type: event.type, targetCloud: event.targetCloud }, 'event published');
-    return event;
+    return payload;
+  }
+
+  function publishMany(inputs: readonly PublishInput[]): Event[] {
+    assert(running, 'publish() before start()');
+    if (inputs.length > limits.publishBatchEventsMax) {
+      throw invalidArgument(`at most ${limits.publishBatchEventsMax} events may be published at once`);
+    }
+    if ((heldPerCloud.get(cloud) ?? 0) + inputs.length > limits.eventsPerCloudMax) {
+      throw tooManyEvents(cloud, limits.eventsPerCloudMax);
+    }
+    const nowMs = clock.nowMs();
+    const expiresAtMs = nowMs + config.retentionMs;
+    const events = inputs.map((input) => newEvent(input, nowMs));
+    const entries = events.map((event, i) => {
+      try {
+        return { key: event.id, payload: checkedPayload(event, expiresAtMs), options: { expiresAtMs } };
+      } catch (err) {
+        if (err instanceof AllianceError) throw new AllianceError(err.code, `events[${i}]: ${err.message}`);
+        throw err;
+      }
+    });
+    topics.event.publishMany(entries);
+    log.debug({ events: events.length }, 'events published together');
+    return events;
+  }
+
+  // Publishes and acks gathered per turn of the event loop (publishSoon, ackSoon).
+  const publishQueue: {
+    input: PublishInput;
+    resolve: (event: Event) => void;
+    reject: (err: unknown) => void;
+  }[] = [];
+  let ackQueue: { input: AckInput; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  let flushScheduled = false;
+
+  function scheduleFlush(): void {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    setImmediate(flushQueues);
+  }
+
+  function flushQueues(): void {
+    flushScheduled = false;
+    flushPublishes();
+    flushAcks();
+  }
+
+  function flushPublishes(): void {
+    while (publishQueue.length > 0) {
+      const queue = publishQueue.splice(0, limits.publishBatchEventsMax);
+      let published: Event[] | null = null;
+      try {
+        published = publishMany(queue.map((entry) => entry.input));
+      } catch {
+        // One bad input (or the cap) fails the whole batch: publish each alone for its own answer.
+      }
+      for (const [i, entry] of queue.entries()) {
+        if (published) {
+          entry.resolve(published[i]!);
+          continue;
+        }
+        try {
+          entry.resolve(
+            publishEvent(newEvent(entry.input, clock.nowMs()), clock.nowMs() + config.retentionMs),
+          );
+        } catch (err) {
+          entry.reject(err);
+        }
+      }
+    }
+  }
+
+  function flushAcks(): void {
+    if (ackQueue.length === 0) return;
+    const queue = ackQueue;
+    ackQueue = [];
+    const errors: unknown[] = [];
+    try {
+      deps.db.transaction(() => {
+        for (const [i, entry] of queue.entries()) {
+          try {
+            ackOne(entry.input);
+          } catch (err) {
+            errors[i] = err;
+          }
+        }
+      })();
+    } catch (err) {
+      for (const entry of queue) entry.reject(err);
+      return;
+    }
+    for (const [i, entry] of queue.entries()) {
+      if (errors[i] === undefined) entry.resolve();
+      else entry.reject(errors[i]);
+    }
   }
 
   // ---- subscriptions -----------------------------------------------------------------
@@ -634,6 +778,75 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     }
   }
 
+  /** One answer of a subscriber (ack, ackMany, ackSoon). */
+  function ackOne(input: AckInput): void {
+    assert(running, 'ack() before start()');
+    checkSubscriberName(input.subscriber);
+    if (input.eventId === '') throw invalidArgument('event_id is required');
+    if (Buffer.byteLength(input.detail) > limits.eventAckDetailBytesMax) {
+      throw invalidArgument(`detail is longer than ${limits.eventAckDetailBytesMax} bytes`);
+    }
+    if (
+      input.outcome !== Outcome.OUTCOME_DONE &&
+      input.outcome !== Outcome.OUTCOME_FAILED &&
+      input.outcome !== Outcome.OUTCOME_SKIPPED
+    ) {
+      throw invalidArgument('outcome must be OUTCOME_DONE, OUTCOME_FAILED or OUTCOME_SKIPPED');
+    }
+    writeDeliveries();
+    const delivery = store.get(input.subscriber, input.eventId);
+    if (!delivery) {
+      if (!held.has(input.eventId)) throw notFound(`no event ${input.eventId} is held at this node`);
+      throw notFound(`event ${input.eventId} has no delivery to subscriber ${input.subscriber} at this node`);
+    }
+    const sub = live.get(input.subscriber);
+    const wasInFlight = sub?.inFlight.delete(input.eventId) ?? false;
+    const nowMs = clock.nowMs();
+    const final = delivery.state === 'done' || delivery.state === 'skipped';
+    if (input.outcome === Outcome.OUTCOME_FAILED) {
+      if (final) {
+        sub?.ring();
+        throw new AllianceError(
+          'FAILED_PRECONDITION',
+          `event ${input.eventId} was acked ${delivery.state} already; a final answer stands`,
+        );
+      }
+      // Parked stays parked; a failure repeated for a delivery not sent again is counted once.
+      if (delivery.state === 'parked' || (delivery.state === 'failed' && !wasInFlight)) {
+        sub?.ring();
+        return;
+      }
+      const failures = delivery.failures + 1;
+      const parked = failures >= config.attemptsMax;
+      const backoffMs = Math.min(
+        config.retryBackoffMaxMs,
+        config.retryBackoffMinMs * 2 ** Math.min(failures - 1, 30),
+      );
+      store.update(input.subscriber, input.eventId, {
+        state: parked ? 'parked' : 'failed',
+        failures,
+        dueAtMs: parked ? 0 : nowMs + backoffMs,
+        detail: input.detail,
+        ackedAtMs: nowMs,
+      });
+      if (!parked && sub) sub.retriesPossible = true;
+      if (parked) {
+        log.warn(
+          { subscriber: input.subscriber, id: input.eventId, failures, detail: input.detail },
+          'delivery parked after too many failures',
+        );
+      }
+    } else if (!final) {
+      settle(
+        delivery,
+        { state: input.outcome === Outcome.OUTCOME_DONE ? 'done' : 'skipped', detail: input.detail },
+        nowMs,
+      );
+    }
+    markReceiptDirty(input.subscriber, delivery.origin);
+    sub?.ring();
+  }
+
   // ---- receipts ----------------------------------------------------------------------
 
   const receiptStateKey = (subscriber: string, origin: string): string => `${subscriber}\0${origin}`;
@@ -661,16 +874,23 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
       const [subscriber = '', origin = ''] = key.split('\0');
       let state = receiptState.get(key);
       if (!state) receiptState.set(key, (state = { floorVersion: 0, published: null }));
+      // Read in slices: during a burst most deliveries above the floor are unanswered, and reading
+      // them all at every flush cost more than the burst itself. A cut-short read claims nothing
+      // past its last row; the next flush goes on from the new floor.
+      const facts = store.receiptFacts(subscriber, origin, state.floorVersion, scanRowsMax);
+      const gapFree = versions.get(origin) ?? 0;
       const receipt = computeReceipt({
         cloud,
         subscriber,
         origin,
-        gapFreeVersion: versions.get(origin) ?? 0,
-        deliveries: store.receiptFacts(subscriber, origin, state.floorVersion),
+        gapFreeVersion: facts.scannedThrough === null ? gapFree : Math.min(gapFree, facts.scannedThrough),
+        deliveries: facts.deliveries,
         floorVersion: state.floorVersion,
         outcomesMax,
       });
       state.floorVersion = Number(receipt.handledThroughVersion);
+      // Cut short: the next flush reads on from the new floor.
+      if (facts.scannedThrough !== null) markReceiptDirty(subscriber, origin);
       const bytes = encodeReceipt(receipt);
       if (state.published && Buffer.from(state.published).equals(Buffer.from(bytes))) continue;
       topics.receipt.publish(receiptKey(cloud, subscriber, origin), bytes);
@@ -763,6 +983,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
 
     stop() {
       if (!running) return;
+      flushQueues();
       writeDeliveries();
       for (const sub of live.values()) sub.end(new AllianceError('UNAVAILABLE', stoppingDetails));
       flushReceipts();
@@ -775,20 +996,17 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
 
     publish(input) {
       const nowMs = clock.nowMs();
-      return publishEvent(
-        {
-          id: randomId(),
-          source: sourceOf(nodeId),
-          type: input.type,
-          subject: input.subject,
-          time: new Date(nowMs),
-          data: input.data ?? {},
-          originCloud: cloud,
-          attempt: 0,
-          targetCloud: input.targetCloud,
-        },
-        nowMs + config.retentionMs,
-      );
+      return publishEvent(newEvent(input, nowMs), nowMs + config.retentionMs);
+    },
+
+    publishMany,
+
+    publishSoon(input) {
+      assert(running, 'publish() before start()');
+      return new Promise<Event>((resolve, reject) => {
+        publishQueue.push({ input, resolve, reject });
+        scheduleFlush();
+      });
     },
 
     async publishAccountEvent(input) {
@@ -857,73 +1075,34 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     },
 
     ack(input) {
+      ackOne(input);
+    },
+
+    ackMany(acks) {
       assert(running, 'ack() before start()');
-      checkSubscriberName(input.subscriber);
-      if (input.eventId === '') throw invalidArgument('event_id is required');
-      if (Buffer.byteLength(input.detail) > limits.eventAckDetailBytesMax) {
-        throw invalidArgument(`detail is longer than ${limits.eventAckDetailBytesMax} bytes`);
+      if (acks.length > limits.ackBatchAcksMax) {
+        throw invalidArgument(`at most ${limits.ackBatchAcksMax} acks may be given at once`);
       }
-      if (
-        input.outcome !== Outcome.OUTCOME_DONE &&
-        input.outcome !== Outcome.OUTCOME_FAILED &&
-        input.outcome !== Outcome.OUTCOME_SKIPPED
-      ) {
-        throw invalidArgument('outcome must be OUTCOME_DONE, OUTCOME_FAILED or OUTCOME_SKIPPED');
-      }
-      writeDeliveries();
-      const delivery = store.get(input.subscriber, input.eventId);
-      if (!delivery) {
-        if (!held.has(input.eventId)) throw notFound(`no event ${input.eventId} is held at this node`);
-        throw notFound(
-          `event ${input.eventId} has no delivery to subscriber ${input.subscriber} at this node`,
-        );
-      }
-      const sub = live.get(input.subscriber);
-      const wasInFlight = sub?.inFlight.delete(input.eventId) ?? false;
-      const nowMs = clock.nowMs();
-      const final = delivery.state === 'done' || delivery.state === 'skipped';
-      if (input.outcome === Outcome.OUTCOME_FAILED) {
-        if (final) {
-          sub?.ring();
-          throw new AllianceError(
-            'FAILED_PRECONDITION',
-            `event ${input.eventId} was acked ${delivery.state} already; a final answer stands`,
-          );
+      const refused: { eventId: string; error: AllianceError }[] = [];
+      deps.db.transaction(() => {
+        for (const input of acks) {
+          try {
+            ackOne(input);
+          } catch (err) {
+            if (!(err instanceof AllianceError)) throw err;
+            refused.push({ eventId: input.eventId, error: err });
+          }
         }
-        // Parked stays parked; a failure repeated for a delivery not sent again is counted once.
-        if (delivery.state === 'parked' || (delivery.state === 'failed' && !wasInFlight)) {
-          sub?.ring();
-          return;
-        }
-        const failures = delivery.failures + 1;
-        const parked = failures >= config.attemptsMax;
-        const backoffMs = Math.min(
-          config.retryBackoffMaxMs,
-          config.retryBackoffMinMs * 2 ** Math.min(failures - 1, 30),
-        );
-        store.update(input.subscriber, input.eventId, {
-          state: parked ? 'parked' : 'failed',
-          failures,
-          dueAtMs: parked ? 0 : nowMs + backoffMs,
-          detail: input.detail,
-          ackedAtMs: nowMs,
-        });
-        if (!parked && sub) sub.retriesPossible = true;
-        if (parked) {
-          log.warn(
-            { subscriber: input.subscriber, id: input.eventId, failures, detail: input.detail },
-            'delivery parked after too many failures',
-          );
-        }
-      } else if (!final) {
-        settle(
-          delivery,
-          { state: input.outcome === Outcome.OUTCOME_DONE ? 'done' : 'skipped', detail: input.detail },
-          nowMs,
-        );
-      }
-      markReceiptDirty(input.subscriber, delivery.origin);
-      sub?.ring();
+      })();
+      return refused;
+    },
+
+    ackSoon(input) {
+      assert(running, 'ack() before start()');
+      return new Promise<void>((resolve, reject) => {
+        ackQueue.push({ input, resolve, reject });
+        scheduleFlush();
+      });
     },
 
     status(eventId) {

@@ -21,6 +21,7 @@
  *
  * The mesh knows nothing of payloads: capabilities register topics.
  */
+import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import type {
@@ -39,6 +40,7 @@ import { AllianceError, errorMessage } from '../lib/errors.js';
 import { limits } from '../config/limits.js';
 import type { MeshStatus, MeshStatusView } from './status-view.js';
 import { backoffDelayMs } from './backoff.js';
+import { batchRootMessage, batchRootOf, buildBatchTree } from './batch-signature.js';
 import {
   RecordRejected,
   assertRecordWithinLimits,
@@ -167,6 +169,8 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
 
   const topics = new Map<string, TopicOptions & { listeners: Set<(record: MeshRecord) => void> }>();
   const contiguous = store.loadOriginVersions();
+  /** Batch roots (with key and signature) whose signature checked out: see verifyRecordSignature. */
+  const verifiedBatchRoots = new Set<string>();
   /** This node's counter when it started: unsigned claims about it are judged against it. */
   let ownVersionAtStart = contiguous.get(selfId) ?? 0;
   /** Versions held above the contiguous one, per origin, waiting for the gap to close. */
@@ -222,27 +226,83 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
     deleted: boolean,
     expiresAtMs: number,
   ): StoredRecord {
-    const record: MeshRecord = {
+    const [stored] = writeOwnMany(topic, [{ key, payload, deleted, expiresAtMs }]);
+    return stored!;
+  }
+
+  /**
+   * Signs and stores new versions of several keys of `topic`, in order, in one transaction; two
+   * or more share one signature over their batch root. Durable when it returns.
+   */
+  function writeOwnMany(
+    topic: string,
+    entries: readonly { key: string; payload: Uint8Array; deleted: boolean; expiresAtMs: number }[],
+  ): StoredRecord[] {
+    if (entries.length === 0) return [];
+    if (entries.length > limits.recordsPerSignatureMax) {
+      throw new AllianceError(
+        'INVALID_ARGUMENT',
+        `at most ${limits.recordsPerSignatureMax} records may be published at once (limits.recordsPerSignatureMax)`,
+      );
+    }
+    const createdAtMs = clock.nowMs();
+    const records = entries.map((entry, i): MeshRecord => ({
       origin: selfId,
       topic,
-      key,
-      version: ownVersion() + 1,
-      deleted,
-      expiresAtMs,
-      createdAtMs: clock.nowMs(),
-      payload,
-    };
-    assertRecordWithinLimits(record);
-    const body = encodeRecordBody(record);
-    const signature = topic === memberTopic ? crypto.signWithCertificate(body) : crypto.signRecord(body);
-    const stored: StoredRecord = { ...record, body, signature };
+      key: entry.key,
+      version: ownVersion() + 1 + i,
+      deleted: entry.deleted,
+      expiresAtMs: entry.expiresAtMs,
+      createdAtMs,
+      payload: entry.payload,
+    }));
+    for (const record of records) assertRecordWithinLimits(record);
+    const bodies = records.map(encodeRecordBody);
+    let stored: StoredRecord[];
+    if (topic === memberTopic) {
+      assert(records.length === 1, 'member records are published one at a time');
+      stored = [{ ...records[0]!, body: bodies[0]!, signature: crypto.signWithCertificate(bodies[0]!) }];
+    } else if (records.length === 1) {
+      stored = [{ ...records[0]!, body: bodies[0]!, signature: crypto.signRecord(bodies[0]!) }];
+    } else {
+      const tree = buildBatchTree(bodies);
+      const signature = crypto.signRecord(batchRootMessage(tree.root));
+      stored = records.map((record, i) => ({
+        ...record,
+        body: bodies[i]!,
+        signature,
+        batchProof: tree.proofs[i]!,
+      }));
+    }
+    const last = stored[stored.length - 1]!.version;
     store.transaction(() => {
-      store.put(stored);
-      store.setOriginVersion(selfId, stored.version);
+      for (const record of stored) store.put(record);
+      store.setOriginVersion(selfId, last);
     });
-    contiguous.set(selfId, stored.version);
-    afterApplied([stored], null);
+    contiguous.set(selfId, last);
+    afterApplied(stored, null);
     return stored;
+  }
+
+  /**
+   * Checks a non-member record's signature with its origin's record key: over its body, or, with
+   * a batch proof, over the root the proof links the body to (each root checked once).
+   */
+  function verifyRecordSignature(publicKey: Uint8Array, record: StoredRecord): boolean {
+    const proof = record.batchProof;
+    if (!proof || proof.length === 0) return crypto.verifyRecord(publicKey, record.body, record.signature);
+    const root = batchRootOf(record.body, proof);
+    if (!root) return false;
+    const cacheKey = `${Buffer.from(publicKey).toString('base64')}:${root.toString('base64')}:${Buffer.from(record.signature).toString('base64')}`;
+    if (verifiedBatchRoots.has(cacheKey)) return true;
+    if (!crypto.verifyRecord(publicKey, batchRootMessage(root), record.signature)) return false;
+    if (verifiedBatchRoots.size >= limits.verifiedBatchRootsMax) {
+      // Sets iterate in insertion order: forget the oldest.
+      const oldest = verifiedBatchRoots.values().next();
+      if (!oldest.done) verifiedBatchRoots.delete(oldest.value);
+    }
+    verifiedBatchRoots.add(cacheKey);
+    return true;
   }
 
   // ---- receiving records -------------------------------------------------------------
@@ -282,7 +342,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
     }
     const member = pendingMembers.get(record.origin) ?? members.get(record.origin);
     if (!member) throw new RecordRejected('unknown-origin', `no member record for ${record.origin}`);
-    if (!crypto.verifyRecord(member.recordPublicKey, record.body, record.signature)) {
+    if (!verifyRecordSignature(member.recordPublicKey, record)) {
       throw new RecordRejected(
         'bad-signature',
         `record ${record.topic}/${record.key} of ${record.origin} does not verify`,
@@ -329,7 +389,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
         const genuine =
           record.topic === memberTopic
             ? crypto.verifyWithCertificate(crypto.certificateDer, record.body, record.signature)
-            : crypto.verifyRecord(crypto.recordPublicKey, record.body, record.signature);
+            : verifyRecordSignature(crypto.recordPublicKey, record);
         if (!genuine) {
           countRejection('forged-own-origin', `record ${record.topic}/${record.key} claims this node`, from);
           blocked.add(selfId);
@@ -1038,6 +1098,16 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
         name,
         publish: (key: string, payload: Uint8Array, publishOptions?: PublishOptions) =>
           publicRecord(writeOwn(name, key, payload, false, publishOptions?.expiresAtMs ?? 0)),
+        publishMany: (entries) =>
+          writeOwnMany(
+            name,
+            entries.map((entry) => ({
+              key: entry.key,
+              payload: entry.payload,
+              deleted: false,
+              expiresAtMs: entry.options?.expiresAtMs ?? 0,
+            })),
+          ).map(publicRecord),
         remove: (key: string) => publicRecord(writeOwn(name, key, new Uint8Array(), true, 0)),
         get: (origin: NodeId, key: string) => {
           const record = store.get(origin, name, key);

@@ -8,6 +8,8 @@ import type { SignedRecord } from '../gen/alliance/peer/v1/mesh.js';
 import { limits } from '../config/limits.js';
 import type { MeshRecord, RejectionReason, StoredRecord } from './types.js';
 
+const emptyProof = new Uint8Array();
+
 export class RecordRejected extends Error {
   constructor(
     readonly reason: RejectionReason,
@@ -73,9 +75,14 @@ export function decodeSignedRecord(signed: SignedRecord): StoredRecord {
     payload: body.payload,
     body: signed.body,
     signature: signed.signature,
+    ...(signed.batchProof.length > 0 ? { batchProof: signed.batchProof } : {}),
   };
 }
 
 export function toSignedRecord(record: StoredRecord): SignedRecord {
-  return { body: Buffer.from(record.body), signature: Buffer.from(record.signature) };
+  return {
+    body: Buffer.from(record.body),
+    signature: Buffer.from(record.signature),
+    batchProof: Buffer.from(record.batchProof ?? emptyProof),
+  };
 }

@@ -34,6 +34,11 @@ export const meshMigrations: Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Records published together share one signature; each keeps its proof (batch-signature.ts).
+    id: 'mesh-002-batch-proofs',
+    sql: `ALTER TABLE mesh_records ADD COLUMN batch_proof BLOB NOT NULL DEFAULT x''`,
+  },
 ];
 
 interface RecordRow {
@@ -47,6 +52,7 @@ interface RecordRow {
   payload: Buffer;
   body: Buffer;
   signature: Buffer;
+  batch_proof: Buffer;
 }
 
 function fromRow(row: RecordRow): StoredRecord {
@@ -61,6 +67,7 @@ function fromRow(row: RecordRow): StoredRecord {
     payload: row.payload,
     body: row.body,
     signature: row.signature,
+    ...(row.batch_proof.length > 0 ? { batchProof: row.batch_proof } : {}),
   };
 }
 
@@ -74,12 +81,12 @@ export class RecordStore {
         'SELECT * FROM mesh_records WHERE origin = ? AND topic = ? AND key = ?',
       ),
       upsert: db.prepare(
-        `INSERT INTO mesh_records (origin, topic, key, version, deleted, expires_at_ms, created_at_ms, payload, body, signature)
-         VALUES (@origin, @topic, @key, @version, @deleted, @expiresAtMs, @createdAtMs, @payload, @body, @signature)
+        `INSERT INTO mesh_records (origin, topic, key, version, deleted, expires_at_ms, created_at_ms, payload, body, signature, batch_proof)
+         VALUES (@origin, @topic, @key, @version, @deleted, @expiresAtMs, @createdAtMs, @payload, @body, @signature, @batchProof)
          ON CONFLICT (origin, topic, key) DO UPDATE SET
            version = excluded.version, deleted = excluded.deleted, expires_at_ms = excluded.expires_at_ms,
            created_at_ms = excluded.created_at_ms, payload = excluded.payload, body = excluded.body,
-           signature = excluded.signature
+           signature = excluded.signature, batch_proof = excluded.batch_proof
          WHERE excluded.version > mesh_records.version`,
       ),
       listTopic: db.prepare<[string, number], RecordRow>(
@@ -127,6 +134,7 @@ export class RecordStore {
       payload: Buffer.from(record.payload),
       body: Buffer.from(record.body),
       signature: Buffer.from(record.signature),
+      batchProof: Buffer.from(record.batchProof ?? new Uint8Array()),
     });
     return result.changes > 0;
   }

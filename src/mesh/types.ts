@@ -32,6 +32,11 @@ export interface MeshRecord {
 export interface StoredRecord extends MeshRecord {
   body: Uint8Array;
   signature: Uint8Array;
+  /**
+   * An encoded BatchProof when the signature covers a batch's root (batch-signature.ts); absent
+   * or empty when it covers `body` alone.
+   */
+  batchProof?: Uint8Array;
 }
 
 export interface PublishOptions {
@@ -44,6 +49,14 @@ export interface Topic {
   readonly name: string;
   /** Signs, stores durably and pushes a new version of `key`. Durable when it returns. */
   publish(key: string, payload: Uint8Array, options?: PublishOptions): MeshRecord;
+  /**
+   * Publishes several keys at once, in the order given: one transaction and one signature for
+   * all of them (batch-signature.ts), each record still verifiable on its own. Durable when it
+   * returns. At most limits.recordsPerSignatureMax entries.
+   */
+  publishMany(
+    entries: readonly { key: string; payload: Uint8Array; options?: PublishOptions }[],
+  ): MeshRecord[];
   /** Publishes a tombstone for `key`. */
   remove(key: string): MeshRecord;
   /** The current record of (origin, key), tombstones included; undefined if none. */

@@ -200,7 +200,7 @@ describe('the peer port', () => {
         payload: new Uint8Array(),
         ...fields,
       });
-      return { body: Buffer.from(body), signature: signer(body) };
+      return { body: Buffer.from(body), signature: signer(body), batchProof: Buffer.alloc(0) };
     };
 
     // 1. cloud-a's catalog, altered: a newer version and another URL, signature kept.
@@ -262,7 +262,7 @@ describe('the peer port', () => {
         $case: 'push',
         value: {
           records: [
-            { body: Buffer.from(alteredBody), signature: catalogOfA.signature },
+            { body: Buffer.from(alteredBody), signature: catalogOfA.signature, batchProof: Buffer.alloc(0) },
             member,
             forged,
             speaksForAnother,

@@ -110,8 +110,10 @@ describe('reflection through buf curl', () => {
         exitCode: 0,
         methods: [
           'alliance.v1.Events/Ack',
+          'alliance.v1.Events/AckBatch',
           'alliance.v1.Events/GetEventStatus',
           'alliance.v1.Events/Publish',
+          'alliance.v1.Events/PublishBatch',
           'alliance.v1.Events/Subscribe',
         ],
       });

@@ -52,6 +52,8 @@ describe('services not implemented yet', () => {
       '/alliance.v1.Events/Subscribe',
       '/alliance.v1.Events/Ack',
       '/alliance.v1.Events/GetEventStatus',
+      '/alliance.v1.Events/PublishBatch',
+      '/alliance.v1.Events/AckBatch',
       '/alliance.v1.Provisioning/Provision',
       '/alliance.v1.Provisioning/GetProvision',
       '/alliance.v1.Provisioning/Deprovision',

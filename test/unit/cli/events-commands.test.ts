@@ -139,6 +139,10 @@ const handlers: EventsServer = {
     record('ack', call.request);
     callback(null, {});
   },
+  // The CLI does not use the batch calls.
+  publishBatch: (_call, callback) =>
+    callback({ code: GrpcStatus.UNIMPLEMENTED, details: 'not in this fixture' }),
+  ackBatch: (_call, callback) => callback({ code: GrpcStatus.UNIMPLEMENTED, details: 'not in this fixture' }),
   getEventStatus: (
     call: ServerUnaryCall<{ id: string }, GetEventStatusResponse>,
     callback: sendUnaryData<GetEventStatusResponse>,

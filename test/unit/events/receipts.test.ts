@@ -166,6 +166,30 @@ describe('events across clouds', () => {
     expect(ids.every((id) => a.events.status(id).complete)).toBe(true);
   });
 
+  it('read a backlog of answered deliveries in slices, claiming no more than each slice, until all are counted', async () => {
+    const a = await fed.start('cloud-a');
+    const b = await fed.start('cloud-b', {
+      seeds: [a.id.address],
+      config: { expectedSubscribers: ['nova'] },
+      options: { receiptScanRowsMax: 3 },
+    });
+    await fed.idle();
+    const ids = Array.from({ length: 10 }, (_, i) => projectDeleted(a.events, `p${i}`, 'cloud-b').id);
+    const nova = new TestStream(b.events, 'nova');
+    await fed.idle();
+    expect(nova.ids()).toEqual(ids);
+    for (const id of ids) ack(b.events, 'nova', id);
+    const doneAtA = (): boolean[] => ids.map((id) => a.events.status(id).complete);
+    await fed.advance(limits.receiptFlushIntervalMs);
+    // One flush read three deliveries: only those are claimed.
+    expect(doneAtA()).toEqual([true, true, true, false, false, false, false, false, false, false]);
+    for (let flush = 0; flush < 3; flush++) {
+      b.events.flushReceipts();
+      await fed.idle();
+    }
+    expect(doneAtA().every(Boolean)).toBe(true);
+  });
+
   it('keep origin order across a gap in the origin versions: later events wait for the gap to close', async () => {
     const b = await fed.start('cloud-b');
     const peerId = fed.identity('cloud-f');
@@ -196,7 +220,11 @@ describe('events across clouds', () => {
         createdAtMs: nowMs,
         payload: encodeEvent(event),
       });
-      return { body: Buffer.from(body), signature: Buffer.from(peerId.crypto.signRecord(body)) };
+      return {
+        body: Buffer.from(body),
+        signature: Buffer.from(peerId.crypto.signRecord(body)),
+        batchProof: Buffer.alloc(0),
+      };
     };
     const nova = new TestStream(b.events, 'nova');
     const v2 = eventRecord(2, 'second');
@@ -240,7 +268,11 @@ describe('events across clouds', () => {
     const nova = new TestStream(b.events, 'nova');
     peer.push([
       peer.member(1),
-      { body: Buffer.from(body), signature: Buffer.from(peerId.crypto.signRecord(body)) },
+      {
+        body: Buffer.from(body),
+        signature: Buffer.from(peerId.crypto.signRecord(body)),
+        batchProof: Buffer.alloc(0),
+      },
     ]);
     await fed.idle();
     expect(nova.received).toEqual([]);

@@ -315,7 +315,7 @@ describe('peers() and status()', () => {
     fake.push([
       fake.member(1),
       good,
-      { body: Buffer.from([0xff, 0xff, 0xff]), signature: Buffer.alloc(0) },
+      { body: Buffer.from([0xff, 0xff, 0xff]), signature: Buffer.alloc(0), batchProof: Buffer.alloc(0) },
       { ...fake.record({ key: 'j', version: 3 }), signature: good.signature },
       fake.record({ origin: 'cloud-z/n1', key: 'k', version: 1 }),
       fake.record({ origin: 'cloud-y/n1', key: 'k', version: 1 }),

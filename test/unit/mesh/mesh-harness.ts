@@ -14,6 +14,7 @@ import { MemberPayload } from '../../../src/gen/alliance/peer/v1/mesh.js';
 import type { Coverage, Digest, Frame, Hello, SignedRecord } from '../../../src/gen/alliance/peer/v1/mesh.js';
 import { ManualClock } from '../../../src/lib/clock.js';
 import { silentLogger } from '../../../src/lib/logger.js';
+import { batchRootMessage, buildBatchTree } from '../../../src/mesh/batch-signature.js';
 import { createCertifiedCrypto, rawEd25519PublicKey } from '../../../src/mesh/certified-crypto.js';
 import { createMesh, memberTopic } from '../../../src/mesh/mesh.js';
 import type { Mesh, MeshEvent, MeshOptions } from '../../../src/mesh/mesh.js';
@@ -308,7 +309,34 @@ export class FakePeer {
       createdAtMs: fields.createdAtMs ?? this.cluster.clock.nowMs(),
       payload: text(fields.payload ?? ''),
     });
-    return { body: Buffer.from(body), signature: Buffer.from(this.id.crypto.signRecord(body)) };
+    return {
+      body: Buffer.from(body),
+      signature: Buffer.from(this.id.crypto.signRecord(body)),
+      batchProof: Buffer.alloc(0),
+    };
+  }
+
+  /** Records of this peer's origin sharing one signature over their batch root, as publishMany makes them. */
+  batch(fields: readonly RecordFields[]): SignedRecord[] {
+    const bodies = fields.map((f) =>
+      encodeRecordBody({
+        origin: this.id.nodeId,
+        topic: f.topic ?? testTopic,
+        key: f.key,
+        version: f.version,
+        deleted: f.deleted ?? false,
+        expiresAtMs: f.expiresAtMs ?? 0,
+        createdAtMs: f.createdAtMs ?? this.cluster.clock.nowMs(),
+        payload: text(f.payload ?? ''),
+      }),
+    );
+    const tree = buildBatchTree(bodies);
+    const signature = Buffer.from(this.id.crypto.signRecord(batchRootMessage(tree.root)));
+    return bodies.map((body, i) => ({
+      body: Buffer.from(body),
+      signature,
+      batchProof: Buffer.from(tree.proofs[i]!),
+    }));
   }
 
   /** This peer's member record at `version`, signed with its certificate key. */
@@ -333,7 +361,11 @@ export class FakePeer {
       createdAtMs: this.cluster.clock.nowMs(),
       payload,
     });
-    return { body: Buffer.from(body), signature: Buffer.from(this.id.crypto.signWithCertificate(body)) };
+    return {
+      body: Buffer.from(body),
+      signature: Buffer.from(this.id.crypto.signWithCertificate(body)),
+      batchProof: Buffer.alloc(0),
+    };
   }
 
   /** The kinds of the frames received so far, e.g. ['hello', 'delta']. */

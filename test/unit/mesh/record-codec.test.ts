@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { limits } from '../../../src/config/limits.js';
-import { RecordBody } from '../../../src/gen/alliance/peer/v1/mesh.js';
+import { RecordBody, type SignedRecord } from '../../../src/gen/alliance/peer/v1/mesh.js';
 import {
   RecordRejected,
   assertRecordWithinLimits,
@@ -15,6 +15,7 @@ import {
 import type { MeshRecord, RejectionReason } from '../../../src/mesh/types.js';
 
 const signature = Buffer.from('signature bytes, checked elsewhere');
+const batchProof = Buffer.alloc(0);
 
 const valid: RecordBody = {
   origin: 'cloud-a/n1',
@@ -27,8 +28,8 @@ const valid: RecordBody = {
   payload: Buffer.from('payload'),
 };
 
-function signed(fields: Partial<RecordBody>): { body: Buffer; signature: Buffer } {
-  return { body: Buffer.from(RecordBody.encode({ ...valid, ...fields }).finish()), signature };
+function signed(fields: Partial<RecordBody>): SignedRecord {
+  return { body: Buffer.from(RecordBody.encode({ ...valid, ...fields }).finish()), signature, batchProof };
 }
 
 /** The reason and message of the RecordRejected `fn` throws. */
@@ -77,13 +78,15 @@ describe('decodeSignedRecord', () => {
     ['a truncated body', Buffer.from(RecordBody.encode(valid).finish()).subarray(0, 10)],
     ['a length prefix that runs past the end', Buffer.from([0x0a, 0x7f, 0x61])],
   ])('rejects %s as malformed', (_name, body) => {
-    const rejection = rejectionOf(() => decodeSignedRecord({ body, signature }));
+    const rejection = rejectionOf(() => decodeSignedRecord({ body, signature, batchProof }));
     expect(rejection.reason).toBe('malformed');
     expect(rejection.message).toMatch(/^record body does not decode: /);
   });
 
   it('rejects an empty body, which decodes to a record with nothing in it', () => {
-    expect(rejectionOf(() => decodeSignedRecord({ body: Buffer.alloc(0), signature }))).toEqual(lacking);
+    expect(rejectionOf(() => decodeSignedRecord({ body: Buffer.alloc(0), signature, batchProof }))).toEqual(
+      lacking,
+    );
   });
 
   it('accepts every field at its limit', () => {
@@ -124,10 +127,10 @@ describe('decodeSignedRecord', () => {
       payload: Buffer.from([0, 1, 2, 254, 255]),
     };
     const body = Buffer.from(encodeRecordBody(record));
-    const decoded = decodeSignedRecord({ body, signature });
+    const decoded = decodeSignedRecord({ body, signature, batchProof });
     expect(decoded).toEqual({ ...record, body, signature });
     // Relaying re-wraps the same bytes: re-encoding never enters into it.
-    expect(toSignedRecord(decoded)).toEqual({ body, signature });
+    expect(toSignedRecord(decoded)).toEqual({ body, signature, batchProof });
     expect(Buffer.from(decoded.body).equals(body)).toBe(true);
   });
 });

@@ -113,6 +113,38 @@ export interface AckRequest {
 export interface AckResponse {
 }
 
+export interface PublishBatchRequest {
+  events: PublishRequest[];
+}
+
+export interface PublishBatchResponse {
+  /** The events' ids, in the order of the request. */
+  ids: string[];
+}
+
+export interface AckBatchRequest {
+  subscriber: string;
+  acks: AckEntry[];
+}
+
+export interface AckEntry {
+  eventId: string;
+  outcome: Outcome;
+  detail: string;
+}
+
+export interface AckBatchResponse {
+  /** The acks not taken; every other ack of the request was. */
+  refused: AckRefusal[];
+}
+
+export interface AckRefusal {
+  eventId: string;
+  /** The google.rpc.Code Ack would have answered (e.g. 5 NOT_FOUND). */
+  code: number;
+  message: string;
+}
+
 export interface GetEventStatusRequest {
   id: string;
 }
@@ -802,6 +834,506 @@ export const AckResponse: MessageFns<AckResponse> = {
   },
 };
 
+function createBasePublishBatchRequest(): PublishBatchRequest {
+  return { events: [] };
+}
+
+export const PublishBatchRequest: MessageFns<PublishBatchRequest> = {
+  encode(message: PublishBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      PublishRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(PublishRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishBatchRequest {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => PublishRequest.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: PublishBatchRequest): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => PublishRequest.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PublishBatchRequest>): PublishBatchRequest {
+    return PublishBatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PublishBatchRequest>): PublishBatchRequest {
+    const message = createBasePublishBatchRequest();
+    message.events = object.events?.map((e) => PublishRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePublishBatchResponse(): PublishBatchResponse {
+  return { ids: [] };
+}
+
+export const PublishBatchResponse: MessageFns<PublishBatchResponse> = {
+  encode(message: PublishBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.ids) {
+      writer.uint32(10).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublishBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublishBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ids.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublishBatchResponse {
+    return { ids: globalThis.Array.isArray(object?.ids) ? object.ids.map((e: any) => globalThis.String(e)) : [] };
+  },
+
+  toJSON(message: PublishBatchResponse): unknown {
+    const obj: any = {};
+    if (message.ids?.length) {
+      obj.ids = message.ids;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PublishBatchResponse>): PublishBatchResponse {
+    return PublishBatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PublishBatchResponse>): PublishBatchResponse {
+    const message = createBasePublishBatchResponse();
+    message.ids = object.ids?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseAckBatchRequest(): AckBatchRequest {
+  return { subscriber: "", acks: [] };
+}
+
+export const AckBatchRequest: MessageFns<AckBatchRequest> = {
+  encode(message: AckBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.subscriber !== "") {
+      writer.uint32(10).string(message.subscriber);
+    }
+    for (const v of message.acks) {
+      AckEntry.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.subscriber = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.acks.push(AckEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckBatchRequest {
+    return {
+      subscriber: isSet(object.subscriber) ? globalThis.String(object.subscriber) : "",
+      acks: globalThis.Array.isArray(object?.acks) ? object.acks.map((e: any) => AckEntry.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: AckBatchRequest): unknown {
+    const obj: any = {};
+    if (message.subscriber !== "") {
+      obj.subscriber = message.subscriber;
+    }
+    if (message.acks?.length) {
+      obj.acks = message.acks.map((e) => AckEntry.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AckBatchRequest>): AckBatchRequest {
+    return AckBatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AckBatchRequest>): AckBatchRequest {
+    const message = createBaseAckBatchRequest();
+    message.subscriber = object.subscriber ?? "";
+    message.acks = object.acks?.map((e) => AckEntry.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAckEntry(): AckEntry {
+  return { eventId: "", outcome: 0, detail: "" };
+}
+
+export const AckEntry: MessageFns<AckEntry> = {
+  encode(message: AckEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(16).int32(message.outcome);
+    }
+    if (message.detail !== "") {
+      writer.uint32(26).string(message.detail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckEntry {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      outcome: isSet(object.outcome) ? outcomeFromJSON(object.outcome) : 0,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+    };
+  },
+
+  toJSON(message: AckEntry): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = outcomeToJSON(message.outcome);
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AckEntry>): AckEntry {
+    return AckEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AckEntry>): AckEntry {
+    const message = createBaseAckEntry();
+    message.eventId = object.eventId ?? "";
+    message.outcome = object.outcome ?? 0;
+    message.detail = object.detail ?? "";
+    return message;
+  },
+};
+
+function createBaseAckBatchResponse(): AckBatchResponse {
+  return { refused: [] };
+}
+
+export const AckBatchResponse: MessageFns<AckBatchResponse> = {
+  encode(message: AckBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.refused) {
+      AckRefusal.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refused.push(AckRefusal.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckBatchResponse {
+    return {
+      refused: globalThis.Array.isArray(object?.refused) ? object.refused.map((e: any) => AckRefusal.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: AckBatchResponse): unknown {
+    const obj: any = {};
+    if (message.refused?.length) {
+      obj.refused = message.refused.map((e) => AckRefusal.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AckBatchResponse>): AckBatchResponse {
+    return AckBatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AckBatchResponse>): AckBatchResponse {
+    const message = createBaseAckBatchResponse();
+    message.refused = object.refused?.map((e) => AckRefusal.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAckRefusal(): AckRefusal {
+  return { eventId: "", code: 0, message: "" };
+}
+
+export const AckRefusal: MessageFns<AckRefusal> = {
+  encode(message: AckRefusal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.eventId !== "") {
+      writer.uint32(10).string(message.eventId);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AckRefusal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAckRefusal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.eventId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AckRefusal {
+    return {
+      eventId: isSet(object.eventId)
+        ? globalThis.String(object.eventId)
+        : isSet(object.event_id)
+        ? globalThis.String(object.event_id)
+        : "",
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: AckRefusal): unknown {
+    const obj: any = {};
+    if (message.eventId !== "") {
+      obj.eventId = message.eventId;
+    }
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AckRefusal>): AckRefusal {
+    return AckRefusal.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AckRefusal>): AckRefusal {
+    const message = createBaseAckRefusal();
+    message.eventId = object.eventId ?? "";
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
 function createBaseGetEventStatusRequest(): GetEventStatusRequest {
   return { id: "" };
 }
@@ -1278,6 +1810,34 @@ export const EventsService = {
       Buffer.from(GetEventStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetEventStatusResponse => GetEventStatusResponse.decode(value),
   },
+  /**
+   * Several events in one call (meter and usage records, bursts): checked
+   * together, durable together before it returns (one signature for all).
+   * Either every event is published, or none (the status names the first bad one).
+   */
+  publishBatch: {
+    path: "/alliance.v1.Events/PublishBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PublishBatchRequest): Buffer => Buffer.from(PublishBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PublishBatchRequest => PublishBatchRequest.decode(value),
+    responseSerialize: (value: PublishBatchResponse): Buffer =>
+      Buffer.from(PublishBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PublishBatchResponse => PublishBatchResponse.decode(value),
+  },
+  /**
+   * Several acks of one subscriber in one call and one write. Each is judged
+   * on its own, as Ack would; the ones refused are listed with their reasons.
+   */
+  ackBatch: {
+    path: "/alliance.v1.Events/AckBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AckBatchRequest): Buffer => Buffer.from(AckBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AckBatchRequest => AckBatchRequest.decode(value),
+    responseSerialize: (value: AckBatchResponse): Buffer => Buffer.from(AckBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AckBatchResponse => AckBatchResponse.decode(value),
+  },
 } as const;
 
 export interface EventsServer extends UntypedServiceImplementation {
@@ -1291,6 +1851,17 @@ export interface EventsServer extends UntypedServiceImplementation {
   subscribe: handleServerStreamingCall<SubscribeRequest, Event>;
   ack: handleUnaryCall<AckRequest, AckResponse>;
   getEventStatus: handleUnaryCall<GetEventStatusRequest, GetEventStatusResponse>;
+  /**
+   * Several events in one call (meter and usage records, bursts): checked
+   * together, durable together before it returns (one signature for all).
+   * Either every event is published, or none (the status names the first bad one).
+   */
+  publishBatch: handleUnaryCall<PublishBatchRequest, PublishBatchResponse>;
+  /**
+   * Several acks of one subscriber in one call and one write. Each is judged
+   * on its own, as Ack would; the ones refused are listed with their reasons.
+   */
+  ackBatch: handleUnaryCall<AckBatchRequest, AckBatchResponse>;
 }
 
 export interface EventsClient extends Client {
@@ -1347,6 +1918,45 @@ export interface EventsClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetEventStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Several events in one call (meter and usage records, bursts): checked
+   * together, durable together before it returns (one signature for all).
+   * Either every event is published, or none (the status names the first bad one).
+   */
+  publishBatch(
+    request: PublishBatchRequest,
+    callback: (error: ServiceError | null, response: PublishBatchResponse) => void,
+  ): ClientUnaryCall;
+  publishBatch(
+    request: PublishBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PublishBatchResponse) => void,
+  ): ClientUnaryCall;
+  publishBatch(
+    request: PublishBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PublishBatchResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Several acks of one subscriber in one call and one write. Each is judged
+   * on its own, as Ack would; the ones refused are listed with their reasons.
+   */
+  ackBatch(
+    request: AckBatchRequest,
+    callback: (error: ServiceError | null, response: AckBatchResponse) => void,
+  ): ClientUnaryCall;
+  ackBatch(
+    request: AckBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AckBatchResponse) => void,
+  ): ClientUnaryCall;
+  ackBatch(
+    request: AckBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AckBatchResponse) => void,
   ): ClientUnaryCall;
 }
 

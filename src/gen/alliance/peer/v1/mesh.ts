@@ -86,12 +86,27 @@ export interface Coverage {
 
 /**
  * The signature covers exactly the bytes of `body`, so no re-encoding can
- * change what was signed.
+ * change what was signed. Records published together may share one signature:
+ * then `batch_proof` is set and the signature covers the root of a hash tree
+ * over the bodies of the batch, which the proof links this body to.
  */
 export interface SignedRecord {
   /** An encoded RecordBody. */
   body: Buffer;
   signature: Buffer;
+  /** An encoded BatchProof; empty when the signature covers `body` alone. */
+  batchProof: Buffer;
+}
+
+/**
+ * The path from one record's leaf to the signed root of its batch (see
+ * src/mesh/batch-signature.ts for the hashing).
+ */
+export interface BatchProof {
+  /** Sibling hashes from the leaf up, 32 bytes each. */
+  siblings: Buffer[];
+  /** Bit i set: siblings[i] is the left operand at level i. */
+  leftMask: number;
 }
 
 export interface RecordBody {
@@ -956,7 +971,7 @@ export const Coverage: MessageFns<Coverage> = {
 };
 
 function createBaseSignedRecord(): SignedRecord {
-  return { body: Buffer.alloc(0), signature: Buffer.alloc(0) };
+  return { body: Buffer.alloc(0), signature: Buffer.alloc(0), batchProof: Buffer.alloc(0) };
 }
 
 export const SignedRecord: MessageFns<SignedRecord> = {
@@ -966,6 +981,9 @@ export const SignedRecord: MessageFns<SignedRecord> = {
     }
     if (message.signature.length !== 0) {
       writer.uint32(18).bytes(message.signature);
+    }
+    if (message.batchProof.length !== 0) {
+      writer.uint32(26).bytes(message.batchProof);
     }
     return writer;
   },
@@ -999,6 +1017,14 @@ export const SignedRecord: MessageFns<SignedRecord> = {
             message.signature = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.batchProof = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1015,6 +1041,11 @@ export const SignedRecord: MessageFns<SignedRecord> = {
     return {
       body: isSet(object.body) ? Buffer.from(bytesFromBase64(object.body)) : Buffer.alloc(0),
       signature: isSet(object.signature) ? Buffer.from(bytesFromBase64(object.signature)) : Buffer.alloc(0),
+      batchProof: isSet(object.batchProof)
+        ? Buffer.from(bytesFromBase64(object.batchProof))
+        : isSet(object.batch_proof)
+        ? Buffer.from(bytesFromBase64(object.batch_proof))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1026,6 +1057,9 @@ export const SignedRecord: MessageFns<SignedRecord> = {
     if (message.signature.length !== 0) {
       obj.signature = base64FromBytes(message.signature);
     }
+    if (message.batchProof.length !== 0) {
+      obj.batchProof = base64FromBytes(message.batchProof);
+    }
     return obj;
   },
 
@@ -1036,6 +1070,98 @@ export const SignedRecord: MessageFns<SignedRecord> = {
     const message = createBaseSignedRecord();
     message.body = object.body ?? Buffer.alloc(0);
     message.signature = object.signature ?? Buffer.alloc(0);
+    message.batchProof = object.batchProof ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseBatchProof(): BatchProof {
+  return { siblings: [], leftMask: 0 };
+}
+
+export const BatchProof: MessageFns<BatchProof> = {
+  encode(message: BatchProof, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.siblings) {
+      writer.uint32(10).bytes(v!);
+    }
+    if (message.leftMask !== 0) {
+      writer.uint32(16).uint32(message.leftMask);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BatchProof {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBatchProof();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.siblings.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.leftMask = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BatchProof {
+    return {
+      siblings: globalThis.Array.isArray(object?.siblings)
+        ? object.siblings.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+      leftMask: isSet(object.leftMask)
+        ? globalThis.Number(object.leftMask)
+        : isSet(object.left_mask)
+        ? globalThis.Number(object.left_mask)
+        : 0,
+    };
+  },
+
+  toJSON(message: BatchProof): unknown {
+    const obj: any = {};
+    if (message.siblings?.length) {
+      obj.siblings = message.siblings.map((e) => base64FromBytes(e));
+    }
+    if (message.leftMask !== 0) {
+      obj.leftMask = Math.round(message.leftMask);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BatchProof>): BatchProof {
+    return BatchProof.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BatchProof>): BatchProof {
+    const message = createBaseBatchProof();
+    message.siblings = object.siblings?.map((e) => e) || [];
+    message.leftMask = object.leftMask ?? 0;
     return message;
   },
 };
