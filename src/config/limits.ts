@@ -153,6 +153,11 @@ const limitValues = {
    */
   receiptScanRowsMax: 4096,
   /**
+   * Decoded events kept in memory per node for sending: a burst's backlog (30,000 meter records
+   * in the events bench), at most a few tens of MiB.
+   */
+  recentEventsCachedMax: 32_768,
+  /**
    * Events are delivered in origin order, so one received above a gap in its origin's versions
    * waits for the gap to close. Anti-entropy closes such gaps without telling the topic, so a
    * subscriber with events waiting behind a gap looks again after this long.

@@ -107,9 +107,11 @@ export interface DeliveryStore {
   update(subscriber: string, eventId: string, update: DeliveryUpdate): void;
   remove(subscriber: string, eventId: string): void;
   /**
-   * What a receipt needs: the first `aboveMax` deliveries above `floorVersion` (by version), and
-   * those at or below it not done. `scannedThrough` is the version of the last one read when the
-   * cap cut the list short (the receipt must then claim nothing above it), else null.
+   * What a receipt needs: the deliveries above `floorVersion` up to and including the first one
+   * still pending (the receipt's V cannot pass it; answers above it are left out, so they show as
+   * not acked until V reaches them), at most `aboveMax` of them, and those at or below the floor
+   * not done. `scannedThrough` is the version of the last one read when the cap cut the list
+   * short (the receipt must then claim nothing above it), else null.
    */
   receiptFacts(
     subscriber: string,
@@ -162,9 +164,13 @@ export function createDeliveryStore(db: SqliteDatabase): DeliveryStore {
         WHERE subscriber = @subscriber AND event_id = @eventId`,
     ),
     remove: db.prepare('DELETE FROM events_deliveries WHERE subscriber = ? AND event_id = ?'),
+    firstPendingAbove: db.prepare<[string, string, number], { version: number | null }>(
+      `SELECT MIN(version) AS version FROM events_deliveries
+        WHERE subscriber = ? AND state = 'pending' AND origin = ? AND version > ?`,
+    ),
     receiptAbove: db.prepare(
       `SELECT event_id, version, state, failures, detail FROM events_deliveries
-        WHERE subscriber = ? AND origin = ? AND version > ? ORDER BY version LIMIT ?`,
+        WHERE subscriber = ? AND origin = ? AND version > ? AND version <= ? ORDER BY version LIMIT ?`,
     ),
     receiptBelow: db.prepare(
       `SELECT event_id, version, state, failures, detail FROM events_deliveries
@@ -219,7 +225,18 @@ export function createDeliveryStore(db: SqliteDatabase): DeliveryStore {
     },
     receiptFacts(subscriber, origin, floorVersion, aboveMax) {
       type FactRow = Pick<DeliveryRow, 'event_id' | 'version' | 'state' | 'failures' | 'detail'>;
-      const above = statements.receiptAbove.all(subscriber, origin, floorVersion, aboveMax) as FactRow[];
+      // During a burst nearly every delivery above the floor is unanswered: reading only up to the
+      // first pending one keeps a flush to a few rows instead of the whole backlog.
+      const firstPending =
+        statements.firstPendingAbove.get(subscriber, origin, floorVersion)?.version ??
+        Number.MAX_SAFE_INTEGER;
+      const above = statements.receiptAbove.all(
+        subscriber,
+        origin,
+        floorVersion,
+        firstPending,
+        aboveMax,
+      ) as FactRow[];
       const below = statements.receiptBelow.all(subscriber, origin, floorVersion) as FactRow[];
       const last = above[above.length - 1];
       return {

@@ -305,6 +305,21 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     return entry;
   }
 
+  /**
+   * Events applied lately, decoded, so sending them (to each subscriber) reads no record: a burst
+   * is sent moments after it arrives. Bounded; older events are read from their records.
+   */
+  const recentEvents = new Map<string, Event>();
+
+  function rememberRecent(event: Event): void {
+    if (recentEvents.size >= limits.recentEventsCachedMax) {
+      // Maps iterate in insertion order: forget the oldest.
+      const oldest = recentEvents.keys().next();
+      if (!oldest.done) recentEvents.delete(oldest.value);
+    }
+    recentEvents.set(event.id, event);
+  }
+
   /** The subscribers that get an event of `origin` at `version`: the expected ones, and any other past its baseline. */
   function recipientsOf(origin: string, version: number): string[] {
     const names = [...expected];
@@ -340,6 +355,7 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
       log.warn({ id: event.id, origin: record.origin }, 'event id already held from another origin; ignored');
       return;
     }
+    if (isTargetedHere(event.targetCloud)) rememberRecent(event);
     if (isTargetedHere(event.targetCloud)) {
       for (const subscriber of recipientsOf(record.origin, record.version)) {
         unwrittenDeliveries.push({
@@ -653,6 +669,11 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
 
   /** The event a delivery sends, or null when its record is gone (expired). */
   function loadEvent(delivery: Delivery): Event | null {
+    const recent = recentEvents.get(delivery.eventId);
+    const entry = held.get(delivery.eventId);
+    if (recent && entry?.origin === delivery.origin && entry.expiresAtMs > clock.nowMs()) {
+      return { ...recent, attempt: delivery.failures + 1 };
+    }
     const record = topics.event.get(delivery.origin, delivery.eventId);
     if (!record || record.deleted || record.expiresAtMs <= clock.nowMs()) return null;
     try {

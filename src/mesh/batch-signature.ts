@@ -15,7 +15,7 @@
  * - the signed message is 0xff || "alliance-record-batch-v1" || root. A single record's signature
  *   covers its encoded RecordBody, whose first byte is a protobuf tag (0x0a for field 1), never 0xff.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { BatchProof } from '../gen/alliance/peer/v1/mesh.js';
 
 const hashBytes = 32;
@@ -25,10 +25,12 @@ const rootMessagePrefix = Buffer.concat([Buffer.from([0xff]), Buffer.from('allia
 /** A 32-bit mask: trees of at most 2^32 leaves, far above limits.recordsPerSignatureMax. */
 const depthMax = 32;
 
-const leafHash = (body: Uint8Array): Buffer => createHash('sha256').update(leafPrefix).update(body).digest();
+// One-shot hashing: a receiver hashes log2(batch) + 1 times per record, and making a Hash
+// object per step cost more than the hashing.
+const leafHash = (body: Uint8Array): Buffer => hash('sha256', Buffer.concat([leafPrefix, body]), 'buffer');
 
 const innerHash = (left: Uint8Array, right: Uint8Array): Buffer =>
-  createHash('sha256').update(innerPrefix).update(left).update(right).digest();
+  hash('sha256', Buffer.concat([innerPrefix, left, right]), 'buffer');
 
 /** The bytes the origin signs for a batch with this root. */
 export const batchRootMessage = (root: Uint8Array): Buffer => Buffer.concat([rootMessagePrefix, root]);

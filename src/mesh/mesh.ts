@@ -171,6 +171,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   const contiguous = store.loadOriginVersions();
   /** Batch roots (with key and signature) whose signature checked out: see verifyRecordSignature. */
   const verifiedBatchRoots = new Set<string>();
+  let lastVerifiedRoot: { publicKey: Uint8Array; root: Buffer; signature: Uint8Array } | null = null;
   /** This node's counter when it started: unsigned claims about it are judged against it. */
   let ownVersionAtStart = contiguous.get(selfId) ?? 0;
   /** Versions held above the contiguous one, per origin, waiting for the gap to close. */
@@ -293,15 +294,28 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
     if (!proof || proof.length === 0) return crypto.verifyRecord(publicKey, record.body, record.signature);
     const root = batchRootOf(record.body, proof);
     if (!root) return false;
-    const cacheKey = `${Buffer.from(publicKey).toString('base64')}:${root.toString('base64')}:${Buffer.from(record.signature).toString('base64')}`;
-    if (verifiedBatchRoots.has(cacheKey)) return true;
-    if (!crypto.verifyRecord(publicKey, batchRootMessage(root), record.signature)) return false;
-    if (verifiedBatchRoots.size >= limits.verifiedBatchRootsMax) {
-      // Sets iterate in insertion order: forget the oldest.
-      const oldest = verifiedBatchRoots.values().next();
-      if (!oldest.done) verifiedBatchRoots.delete(oldest.value);
+    // The records of a batch arrive one after another: compare with the last root checked before
+    // building a cache key.
+    const last = lastVerifiedRoot;
+    if (
+      last &&
+      last.root.equals(root) &&
+      Buffer.compare(last.signature, record.signature) === 0 &&
+      Buffer.compare(last.publicKey, publicKey) === 0
+    ) {
+      return true;
     }
-    verifiedBatchRoots.add(cacheKey);
+    const cacheKey = `${Buffer.from(publicKey).toString('base64')}:${root.toString('base64')}:${Buffer.from(record.signature).toString('base64')}`;
+    if (!verifiedBatchRoots.has(cacheKey)) {
+      if (!crypto.verifyRecord(publicKey, batchRootMessage(root), record.signature)) return false;
+      if (verifiedBatchRoots.size >= limits.verifiedBatchRootsMax) {
+        // Sets iterate in insertion order: forget the oldest.
+        const oldest = verifiedBatchRoots.values().next();
+        if (!oldest.done) verifiedBatchRoots.delete(oldest.value);
+      }
+      verifiedBatchRoots.add(cacheKey);
+    }
+    lastVerifiedRoot = { publicKey, root, signature: record.signature };
     return true;
   }
 
@@ -440,7 +454,12 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
 
   function isKnown(record: StoredRecord): boolean {
     if (record.version <= (contiguous.get(record.origin) ?? 0)) return true;
-    if (early.get(record.origin)?.has(record.version)) return true;
+    const earlyVersions = early.get(record.origin);
+    // Every version held above the contiguous one is in `early`: with none, nothing held of this
+    // origin is as new as this record, and the database need not be asked (the common case of a
+    // burst arriving in order, where this look-up was a read per record).
+    if (!earlyVersions || earlyVersions.size === 0) return false;
+    if (earlyVersions.has(record.version)) return true;
     const held = store.get(record.origin, record.topic, record.key);
     return held !== undefined && held.version >= record.version;
   }
