@@ -36,6 +36,7 @@ import { RecordStore, createGrpcTransport, createMesh } from './mesh/index.js';
 import type { Mesh, Transport } from './mesh/index.js';
 import { createCertifiedCrypto } from './mesh/certified-crypto.js';
 import { createMeshMetrics } from './mesh/metrics.js';
+import { createEventsMetrics } from './events/metrics.js';
 import {
   loadNodeTls,
   loadOrCreateRecordKey,
@@ -161,6 +162,7 @@ export function createNode(config: NodeConfig, deps: NodeDeps = {}): AllianceNod
     { mesh, db, clock, log },
     { cloud: config.cloud, nodeId: config.nodeId, config: config.events },
   );
+  createEventsMetrics(events, registry);
   let staticIdentity: StaticIdentity | null = null;
   const identity: IdentitySource =
     config.identity.kind === 'static'

@@ -203,6 +203,29 @@ export interface Events {
   onChange(listener: (change: EventsChange) => void): () => void;
   /** Publishes the receipts changed since the last flush now, instead of at the next interval. */
   flushReceipts(): void;
+  /** What /metrics shows: events held per origin cloud, and each subscriber's unanswered deliveries. */
+  metricsSnapshot(): EventsMetricsSnapshot;
+}
+
+export interface SubscriberMetrics {
+  name: string;
+  /** Named in this cloud's config (events.expectedSubscribers). */
+  expected: boolean;
+  /** A Subscribe stream is open for it at this node. */
+  connected: boolean;
+  /** Not answered yet (waiting to be sent, or sent and not acked). */
+  pending: number;
+  /** Failed, waiting for a retry. */
+  failed: number;
+  /** Dead letters: failed too often, never sent again. */
+  parked: number;
+  /** Sent on the open stream and not acked yet. */
+  inFlight: number;
+}
+
+export interface EventsMetricsSnapshot {
+  heldByCloud: ReadonlyMap<string, number>;
+  subscribers: SubscriberMetrics[];
 }
 
 /** What this node remembers of every event it holds, for acks and GetEventStatus. */
@@ -1160,6 +1183,22 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     expectations() {
       const clouds = new Set([cloud, ...expectedByCloud.keys()]);
       return new Map([...clouds].sort().map((name) => [name, [...(expectedIn(name) ?? [])].sort()]));
+    },
+
+    metricsSnapshot() {
+      const names = [...new Set([...expected, ...known.keys()])].sort();
+      return {
+        heldByCloud: new Map(heldPerCloud),
+        subscribers: names.map((name) => ({
+          name,
+          expected: expected.has(name),
+          connected: live.has(name),
+          pending: store.countInState(name, 'pending'),
+          failed: store.countInState(name, 'failed'),
+          parked: store.countInState(name, 'parked'),
+          inFlight: live.get(name)?.inFlight.size ?? 0,
+        })),
+      };
     },
 
     onChange(listener) {
