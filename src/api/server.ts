@@ -1,14 +1,15 @@
 /**
- * The local gRPC server: alliance.v1 (Catalog, Admin, Tokens, Events, Provisioning),
+ * The local gRPC server: alliance.v1 (Catalog, Admin, Tokens, IdentityAdmin, Events, Provisioning),
  * grpc.health.v1.Health and server reflection v1 + v1alpha, on a loopback TCP port or a unix
  * socket, with plaintext credentials (config only allows non-local addresses deliberately).
  *
- * Services not passed in (Tokens, Events, Provisioning for now) answer UNIMPLEMENTED on every
- * method and report NOT_SERVING in health, so each can be swapped in later without touching the
- * rest. Every definition is wrapped so undecodable requests get INVALID_ARGUMENT; message sizes
- * are capped by grpc-js (RESOURCE_EXHAUSTED) at limits.localMessageBytesMax in and
- * limits.localResponseBytesMax out. stop() marks health NOT_SERVING, ends open streams with
- * UNAVAILABLE, lets unary calls finish for limits.localShutdownGraceMs, then cuts the rest.
+ * node.ts passes every service. One not passed in (Tokens, IdentityAdmin, Events or Provisioning;
+ * tests leave some out) answers UNIMPLEMENTED on every method and reports NOT_SERVING in health, so
+ * each can be swapped in on its own without touching the rest. Every definition is wrapped so
+ * undecodable requests get INVALID_ARGUMENT; message sizes are capped by grpc-js
+ * (RESOURCE_EXHAUSTED) at limits.localMessageBytesMax in and limits.localResponseBytesMax out.
+ * stop() marks health NOT_SERVING, ends open streams with UNAVAILABLE, lets unary calls finish for
+ * limits.localShutdownGraceMs, then cuts the rest.
  */
 import { lstat, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';

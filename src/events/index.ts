@@ -464,12 +464,27 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
 
   function publishEvent(event: Event, expiresAtMs: number): Event {
     assert(running, 'publish() before start()');
+    const payload = checkedPayload(event, expiresAtMs);
+    checkTarget(event.targetCloud);
     if (!held.has(event.id) && (heldPerCloud.get(cloud) ?? 0) >= limits.eventsPerCloudMax) {
       throw tooManyEvents(cloud, limits.eventsPerCloudMax);
     }
-    topics.event.publish(event.id, checkedPayload(event, expiresAtMs), { expiresAtMs });
+    topics.event.publish(event.id, payload, { expiresAtMs });
     log.debug({ id: event.id, type: event.type, targetCloud: event.targetCloud }, 'event published');
     return event;
+  }
+
+  /**
+   * Refuses a target cloud no node has heard of (no "subscribers" record of it is held): such an
+   * event would be delivered nowhere and never complete. Every node publishes that record at start,
+   * so a cloud known to the federation is known here moments after either side starts.
+   */
+  function checkTarget(targetCloud: string): void {
+    if (targetCloud === '' || targetCloud === cloud || expectedByCloud.has(targetCloud)) return;
+    throw new AllianceError(
+      'FAILED_PRECONDITION',
+      `no node of cloud "${targetCloud}" is known here; an event for it would be delivered nowhere`,
+    );
   }
 
   /** A new event of this node from a Publish input. */
@@ -518,7 +533,9 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     const events = inputs.map((input) => newEvent(input, nowMs));
     const entries = events.map((event, i) => {
       try {
-        return { key: event.id, payload: checkedPayload(event, expiresAtMs), options: { expiresAtMs } };
+        const payload = checkedPayload(event, expiresAtMs);
+        checkTarget(event.targetCloud);
+        return { key: event.id, payload, options: { expiresAtMs } };
       } catch (err) {
         if (err instanceof AllianceError) throw new AllianceError(err.code, `events[${i}]: ${err.message}`);
         throw err;

@@ -46,7 +46,7 @@ export type { ProjectProvisioner };
 
 export interface ProvisioningDeps {
   mesh: Pick<Mesh, 'registerTopic'>;
-  events: Pick<Events, 'publish' | 'status' | 'onChange'>;
+  events: Pick<Events, 'publish' | 'status' | 'onChange' | 'expectations'>;
   /** The identity source's; null when it cannot create projects: kind "project" then fails. */
   projects: ProjectProvisioner | null;
   clock: Clock;
@@ -460,6 +460,13 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
           );
         }
         return viewOf(existing, latestState(existing));
+      }
+      // A request for a cloud no node has heard of would stay PENDING for ever.
+      if (!events.expectations().has(input.targetCloud)) {
+        throw new AllianceError(
+          'FAILED_PRECONDITION',
+          `no node of cloud "${input.targetCloud}" is known here; nothing could carry out the request`,
+        );
       }
       const now = new Date(clock.nowMs());
       const request: ProvisionRecord = {

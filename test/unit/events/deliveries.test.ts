@@ -280,6 +280,16 @@ describe('delivery on one node', () => {
     expect(
       refusal(() => a.events.publish({ type: 'meter.usage', subject: 'u', targetCloud: 'Cloud B' })),
     ).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // A well-formed cloud id no node has heard of: the event would be delivered nowhere.
+    expect(
+      refusal(() => a.events.publish({ type: 'meter.usage', subject: 'u', targetCloud: 'cloud-z' })),
+    ).toEqual({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/cloud "cloud-z"/) });
+    expect(
+      refusal(() => a.events.publishMany([{ type: 'meter.usage', subject: 'u', targetCloud: 'cloud-z' }])),
+    ).toEqual({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/events\[0\]: no node of cloud "cloud-z"/),
+    });
     expect(refusal(() => ack(a.events, 'nova', '00000000-0000-4000-8000-ffffffffffff'))).toEqual({
       code: 'NOT_FOUND',
       message: expect.stringMatching(/no event 00000000-0000-4000-8000-ffffffffffff/),

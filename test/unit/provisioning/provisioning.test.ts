@@ -128,6 +128,8 @@ function node(shared: SharedTopic, nodeId: string, projects: ProjectProvisioner 
           throw new Error('no events in this test');
         },
         onChange: () => () => undefined,
+        // Every cloud these tests name is known.
+        expectations: () => new Map(['cloud-a', 'cloud-b', 'cloud-c'].map((c) => [c, []])),
       },
       projects,
       clock,
@@ -256,5 +258,16 @@ describe('provisioning kind "project" through an asynchronous provisioner', () =
     requester.provision({ targetCloud: 'cloud-b', requestId: 'r5', kind: 'project', spec });
     const failed = await stateAt(requester, 'r5', S.PROVISION_STATE_FAILED);
     expect(failed.detail).toBe('kind "project" is not supported by the identity source of cloud cloud-b');
+  });
+
+  it('refuses a target cloud no node has heard of, which would leave the request PENDING for ever', () => {
+    const shared = new SharedTopic();
+    const requester = node(shared, 'cloud-a/n1', null);
+    expect(() =>
+      requester.provision({ targetCloud: 'cloud-z', requestId: 'r6', kind: 'project', spec }),
+    ).toThrow(
+      expect.objectContaining({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/cloud-z/) }),
+    );
+    expect(() => requester.get('r6')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
   });
 });
