@@ -80,22 +80,65 @@ export function buildBatchTree(bodies: readonly Uint8Array[]): BatchTree {
   };
 }
 
+/** A record's way up its batch tree: what batchRootOf computed, reusable for the next record. */
+export interface BatchPath {
+  /** nodes[0] is the leaf, nodes[i + 1] the node above it after siblings[i]; the last is the root. */
+  nodes: Buffer[];
+  siblings: Uint8Array[];
+  leftMask: number;
+}
+
+export const rootOfPath = (path: BatchPath): Buffer => path.nodes[path.nodes.length - 1]!;
+
 /**
- * The root that `proof` (an encoded BatchProof) links `body` to, or null when the proof is
- * malformed (it arrives from the network: never throws).
+ * The path (and so the root) that `proof` (an encoded BatchProof) links `body` to, or null when
+ * the proof is malformed (it arrives from the network: never throws).
+ *
+ * `previous`, the path of the record before it, saves hashing: records of a batch arrive in
+ * order, and two neighbours' paths meet a level or two up. Once this path reaches a node of
+ * `previous` at the same level, with the same siblings and sides from there up, the rest is the
+ * same computation with the same result, so it is taken from `previous` instead of redone.
  */
-export function batchRootOf(body: Uint8Array, proof: Uint8Array): Buffer | null {
+export function batchPathOf(body: Uint8Array, proof: Uint8Array, previous?: BatchPath): BatchPath | null {
   let decoded: BatchProof;
   try {
     decoded = BatchProof.decode(proof);
   } catch {
     return null;
   }
-  if (decoded.siblings.length === 0 || decoded.siblings.length > depthMax) return null;
-  let node = leafHash(body);
-  for (const [i, sibling] of decoded.siblings.entries()) {
+  const { siblings, leftMask } = decoded;
+  if (siblings.length === 0 || siblings.length > depthMax) return null;
+  const nodes = [leafHash(body)];
+  for (const [i, sibling] of siblings.entries()) {
     if (sibling.length !== hashBytes) return null;
-    node = (decoded.leftMask >>> i) & 1 ? innerHash(sibling, node) : innerHash(node, sibling);
+    if (previous && sameFrom(i, nodes[i]!, siblings, leftMask, previous)) {
+      return { nodes: [...nodes, ...previous.nodes.slice(i + 1)], siblings, leftMask };
+    }
+    const node = nodes[i]!;
+    nodes.push((leftMask >>> i) & 1 ? innerHash(sibling, node) : innerHash(node, sibling));
   }
-  return node;
+  return { nodes, siblings, leftMask };
+}
+
+/** True when from level `level` up, this path would compute exactly what `previous` did. */
+function sameFrom(
+  level: number,
+  node: Buffer,
+  siblings: readonly Uint8Array[],
+  leftMask: number,
+  previous: BatchPath,
+): boolean {
+  if (previous.siblings.length !== siblings.length) return false;
+  if (previous.leftMask >>> level !== leftMask >>> level) return false;
+  if (!node.equals(previous.nodes[level]!)) return false;
+  for (let j = level; j < siblings.length; j++) {
+    if (Buffer.compare(siblings[j]!, previous.siblings[j]!) !== 0) return false;
+  }
+  return true;
+}
+
+/** The root that `proof` links `body` to, or null when the proof is malformed. */
+export function batchRootOf(body: Uint8Array, proof: Uint8Array): Buffer | null {
+  const path = batchPathOf(body, proof);
+  return path && rootOfPath(path);
 }

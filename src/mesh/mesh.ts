@@ -40,7 +40,8 @@ import { AllianceError, errorMessage } from '../lib/errors.js';
 import { limits } from '../config/limits.js';
 import type { MeshStatus, MeshStatusView } from './status-view.js';
 import { backoffDelayMs } from './backoff.js';
-import { batchRootMessage, batchRootOf, buildBatchTree } from './batch-signature.js';
+import { batchPathOf, batchRootMessage, buildBatchTree, rootOfPath } from './batch-signature.js';
+import type { BatchPath } from './batch-signature.js';
 import {
   RecordRejected,
   assertRecordWithinLimits,
@@ -171,7 +172,12 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   const contiguous = store.loadOriginVersions();
   /** Batch roots (with key and signature) whose signature checked out: see verifyRecordSignature. */
   const verifiedBatchRoots = new Set<string>();
-  let lastVerifiedRoot: { publicKey: Uint8Array; root: Buffer; signature: Uint8Array } | null = null;
+  let lastVerifiedRoot: {
+    publicKey: Uint8Array;
+    root: Buffer;
+    signature: Uint8Array;
+    path: BatchPath;
+  } | null = null;
   /** This node's counter when it started: unsigned claims about it are judged against it. */
   let ownVersionAtStart = contiguous.get(selfId) ?? 0;
   /** Versions held above the contiguous one, per origin, waiting for the gap to close. */
@@ -292,11 +298,12 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
   function verifyRecordSignature(publicKey: Uint8Array, record: StoredRecord): boolean {
     const proof = record.batchProof;
     if (!proof || proof.length === 0) return crypto.verifyRecord(publicKey, record.body, record.signature);
-    const root = batchRootOf(record.body, proof);
-    if (!root) return false;
+    const last = lastVerifiedRoot;
+    const path = batchPathOf(record.body, proof, last?.path);
+    if (!path) return false;
+    const root = rootOfPath(path);
     // The records of a batch arrive one after another: compare with the last root checked before
     // building a cache key.
-    const last = lastVerifiedRoot;
     if (
       last &&
       last.root.equals(root) &&
@@ -315,7 +322,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
       }
       verifiedBatchRoots.add(cacheKey);
     }
-    lastVerifiedRoot = { publicKey, root, signature: record.signature };
+    lastVerifiedRoot = { publicKey, root, signature: record.signature, path };
     return true;
   }
 

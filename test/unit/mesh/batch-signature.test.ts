@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { limits } from '../../../src/config/limits.js';
 import { BatchProof } from '../../../src/gen/alliance/peer/v1/mesh.js';
-import { batchRootOf, buildBatchTree } from '../../../src/mesh/batch-signature.js';
+import { batchPathOf, batchRootOf, buildBatchTree, rootOfPath } from '../../../src/mesh/batch-signature.js';
+import type { BatchPath } from '../../../src/mesh/batch-signature.js';
 import { FakePeer, TestCluster, contents, identity, text } from './mesh-harness.js';
 import type { TestNode } from './mesh-harness.js';
 
@@ -42,6 +43,26 @@ describe('buildBatchTree and batchRootOf', () => {
     expect(
       batchRootOf(body, BatchProof.encode({ siblings: [Buffer.alloc(31)], leftMask: 0 }).finish()),
     ).toBeNull();
+  });
+
+  it('reach the same root when reusing the previous record’s path, and never reuse it for a different way up', () => {
+    const bodies = bodiesOf(13);
+    const tree = buildBatchTree(bodies);
+    let previous: BatchPath | undefined;
+    for (const order of [bodies.keys(), [...bodies.keys()].reverse()]) {
+      for (const i of order) {
+        const path = batchPathOf(bodies[i]!, tree.proofs[i]!, previous);
+        expect(path && rootOfPath(path).equals(tree.root)).toBe(true);
+        expect(path).toEqual(batchPathOf(bodies[i]!, tree.proofs[i]!));
+        previous = path ?? undefined;
+      }
+    }
+    // Leaf 1 after leaf 0: they meet one level up, but a sibling altered above that must be hashed.
+    const first = batchPathOf(bodies[0]!, tree.proofs[0]!)!;
+    const proof = BatchProof.decode(tree.proofs[1]!);
+    proof.siblings[2] = Buffer.alloc(32, 9);
+    const altered = batchPathOf(bodies[1]!, BatchProof.encode(proof).finish(), first)!;
+    expect(rootOfPath(altered).equals(tree.root)).toBe(false);
   });
 
   it('refuse a batch of one: a single record is signed on its own', () => {
