@@ -4,11 +4,8 @@
  * in one cloud are accepted by the other cloud's node; revocations and disables made in
  * Keystone reach the other cloud. Times are printed as E2E {...} lines.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareDevFederation } from '../../src/dev/index.js';
 import type { DevCloud } from '../../src/dev/index.js';
 import { EventsService, Outcome } from '../../src/gen/alliance/v1/events.js';
 import { InvalidReason } from '../../src/gen/alliance/v1/tokens.js';
@@ -18,8 +15,13 @@ import { silentLogger } from '../../src/lib/logger.js';
 import { createNode } from '../../src/node.js';
 import type { AllianceNode } from '../../src/node.js';
 import type { RevocationPattern } from '../../src/revocation/index.js';
-import { allocatePorts, onFederationChange, waitFor } from '../integration/harness.js';
-import { KeystoneAdmin, bringUpKeystoneLab, identityConfigFor } from './keystone-lab.js';
+import { onFederationChange, waitFor } from '../integration/harness.js';
+import {
+  KeystoneAdmin,
+  bringUpKeystoneLab,
+  identityConfigFor,
+  prepareLabFederation,
+} from './keystone-lab.js';
 import type { KeystoneLab } from './keystone-lab.js';
 
 let lab: KeystoneLab;
@@ -88,15 +90,7 @@ beforeAll(async () => {
   lab = await bringUpKeystoneLab();
   keystoneA = new KeystoneAdmin(lab.a);
   keystoneB = new KeystoneAdmin(lab.b);
-  dir = mkdtempSync(join(tmpdir(), 'alliance-e2e-'));
-  const ports = await allocatePorts(6);
-  clouds = prepareDevFederation({
-    dir,
-    clouds: 2,
-    portsOf: (i) => ({ local: ports[3 * i] ?? 0, peer: ports[3 * i + 1] ?? 0, http: ports[3 * i + 2] ?? 0 }),
-    logLevel: 'silent',
-    antiEntropyIntervalMs: 500,
-  });
+  ({ dir, clouds } = await prepareLabFederation('alliance-e2e-'));
   const runId = Date.now().toString(36);
   clouds[0]!.config.identity = identityConfigFor(lab.a, `alliance-e2e-a-${runId}`);
   clouds[1]!.config.identity = identityConfigFor(lab.b, `alliance-e2e-b-${runId}`);

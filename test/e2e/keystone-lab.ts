@@ -10,11 +10,15 @@
  * Also a small admin client for driving Keystone the way an operator would.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { KeystoneIdentityConfig } from '../../src/config/types.js';
+import { prepareDevFederation } from '../../src/dev/index.js';
+import type { DevCloud } from '../../src/dev/index.js';
+import { allocatePorts } from '../integration/harness.js';
 
 const run = promisify(execFile);
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -88,6 +92,23 @@ async function isUp(url: string): Promise<boolean> {
 }
 
 /** The running lab of ALLIANCE_E2E_LAB_DIR, or one brought up now. */
+/**
+ * Two dev clouds (configs, certificates, free ports) in a new temporary directory, for the lab's
+ * Keystones a and b; the caller points their identity at Keystone (identityConfigFor).
+ */
+export async function prepareLabFederation(dirPrefix: string): Promise<{ dir: string; clouds: DevCloud[] }> {
+  const dir = mkdtempSync(join(tmpdir(), dirPrefix));
+  const ports = await allocatePorts(6);
+  const clouds = prepareDevFederation({
+    dir,
+    clouds: 2,
+    portsOf: (i) => ({ local: ports[3 * i] ?? 0, peer: ports[3 * i + 1] ?? 0, http: ports[3 * i + 2] ?? 0 }),
+    logLevel: 'silent',
+    antiEntropyIntervalMs: 500,
+  });
+  return { dir, clouds };
+}
+
 export async function bringUpKeystoneLab(): Promise<KeystoneLab> {
   const given = process.env['ALLIANCE_E2E_LAB_DIR'];
   if (given) {

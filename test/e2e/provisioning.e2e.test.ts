@@ -5,21 +5,23 @@
  * outcome is checked in b's Keystone itself, as its admin. Waits are on provisioning onChange
  * with a deadline, never a sleep. Prints the Provision -> DONE time as an E2E {...} line.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectLocalApi } from '../../src/cli/client.js';
 import type { LocalApiConnection } from '../../src/cli/client.js';
-import { prepareDevFederation } from '../../src/dev/index.js';
 import type { DevCloud } from '../../src/dev/index.js';
 import { ProvisionState, ProvisioningService } from '../../src/gen/alliance/v1/provisioning.js';
 import type { ProvisionRecord } from '../../src/gen/alliance/v1/provisioning.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { createNode } from '../../src/node.js';
 import type { AllianceNode } from '../../src/node.js';
-import { allocatePorts, onFederationChange, waitFor } from '../integration/harness.js';
-import { KeystoneAdmin, bringUpKeystoneLab, identityConfigFor } from './keystone-lab.js';
+import { onFederationChange, waitFor } from '../integration/harness.js';
+import {
+  KeystoneAdmin,
+  bringUpKeystoneLab,
+  identityConfigFor,
+  prepareLabFederation,
+} from './keystone-lab.js';
 import type { KeystoneLab } from './keystone-lab.js';
 
 const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -68,15 +70,7 @@ beforeAll(async () => {
   lab = await bringUpKeystoneLab();
   keystoneA = new KeystoneAdmin(lab.a);
   keystoneB = new KeystoneAdmin(lab.b);
-  dir = mkdtempSync(join(tmpdir(), 'alliance-e2e-provisioning-'));
-  const ports = await allocatePorts(6);
-  clouds = prepareDevFederation({
-    dir,
-    clouds: 2,
-    portsOf: (i) => ({ local: ports[3 * i] ?? 0, peer: ports[3 * i + 1] ?? 0, http: ports[3 * i + 2] ?? 0 }),
-    logLevel: 'silent',
-    antiEntropyIntervalMs: 500,
-  });
+  ({ dir, clouds } = await prepareLabFederation('alliance-e2e-provisioning-'));
   // No notifications: this file is about provisioning, and leaves no queues behind.
   clouds[0]!.config.identity = identityConfigFor(lab.a, 'unused', { notifications: null });
   clouds[1]!.config.identity = identityConfigFor(lab.b, 'unused', { notifications: null });

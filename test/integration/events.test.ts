@@ -29,15 +29,7 @@ beforeAll(async () => {
   await federation.startNode(1);
   await federation.fullyConnected();
   // Every node knows whom every cloud expects (their "subscribers" records).
-  const nodes = federation.running();
-  await waitFor(
-    'every node to hold the subscribers of every cloud',
-    () => nodes.every((node) => node.events.expectations().size === 3),
-    (onChange) => {
-      const unsubscribers = nodes.map((node) => node.events.onChange(onChange));
-      return () => unsubscribers.forEach((u) => u());
-    },
-  );
+  await federation.subscribersKnownEverywhere();
 });
 
 afterAll(async () => {

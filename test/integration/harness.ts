@@ -165,6 +165,23 @@ export class TestFederation {
     );
   }
 
+  /**
+   * Waits until every running node holds every running cloud's "subscribers" record: until then a
+   * node refuses events and provisioning requests for a cloud it has not heard of.
+   */
+  async subscribersKnownEverywhere(timeoutMs = 15_000): Promise<void> {
+    const running = this.running();
+    await waitFor(
+      'every node to hold the subscribers of every cloud',
+      () => running.every((node) => node.events.expectations().size === running.length),
+      (onChange) => {
+        const unsubscribers = running.map((node) => node.events.onChange(onChange));
+        return () => unsubscribers.forEach((unsubscribe) => unsubscribe());
+      },
+      timeoutMs,
+    );
+  }
+
   localAddress(index: number): string {
     const ports = this.clouds[index]?.ports;
     return `127.0.0.1:${ports?.local ?? 0}`;

@@ -8,7 +8,7 @@ import { limits } from '../../../src/config/limits.js';
 import { BatchProof } from '../../../src/gen/alliance/peer/v1/mesh.js';
 import { batchPathOf, batchRootOf, buildBatchTree, rootOfPath } from '../../../src/mesh/batch-signature.js';
 import type { BatchPath } from '../../../src/mesh/batch-signature.js';
-import { FakePeer, TestCluster, contents, identity, text } from './mesh-harness.js';
+import { FakePeer, TestCluster, contents, identity, nodeWithFakePeerIn, text } from './mesh-harness.js';
 import type { TestNode } from './mesh-harness.js';
 
 const bodiesOf = (count: number): Buffer[] =>
@@ -78,13 +78,7 @@ afterEach(async () => {
 
 async function nodeWithFakePeer(): Promise<{ node: TestNode; fake: FakePeer }> {
   cluster = new TestCluster();
-  const node = await cluster.start(identity('cloud-b'));
-  const fake = new FakePeer(cluster, identity('cloud-f'), node.address);
-  fake.hello();
-  await cluster.network.idle();
-  fake.push([fake.member(1)]);
-  await cluster.network.idle();
-  return { node, fake };
+  return nodeWithFakePeerIn(cluster);
 }
 
 describe('a mesh receiving batch-signed records', () => {

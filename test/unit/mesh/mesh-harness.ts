@@ -208,6 +208,17 @@ export class TestCluster {
 }
 
 /** What a topic holds, as comparable strings: `origin key@version=payload`, sorted. */
+/** A node of cloud-b with a FakePeer of cloud-f that has said hello and sent its member record. */
+export async function nodeWithFakePeerIn(cluster: TestCluster): Promise<{ node: TestNode; fake: FakePeer }> {
+  const node = await cluster.start(identity('cloud-b'));
+  const fake = new FakePeer(cluster, identity('cloud-f'), node.address);
+  fake.hello();
+  await cluster.network.idle();
+  fake.push([fake.member(1)]);
+  await cluster.network.idle();
+  return { node, fake };
+}
+
 export function contents(records: readonly MeshRecord[]): string[] {
   return records.map(describeRecord).sort();
 }

@@ -14,6 +14,7 @@ import {
   describeRecord,
   identity,
   intervalMs,
+  nodeWithFakePeerIn,
   text,
 } from './mesh-harness.js';
 import type { TestNode } from './mesh-harness.js';
@@ -41,12 +42,7 @@ async function pair(): Promise<{ a: TestNode; b: TestNode }> {
 /** A node and a FakePeer that has said hello and introduced itself (member record, version 1). */
 async function nodeWithFakePeer(): Promise<{ node: TestNode; fake: FakePeer }> {
   cluster = new TestCluster();
-  const node = await cluster.start(identity('cloud-b'));
-  const fake = new FakePeer(cluster, identity('cloud-f'), node.address);
-  fake.hello();
-  await cluster.network.idle();
-  fake.push([fake.member(1)]);
-  await cluster.network.idle();
+  const { node, fake } = await nodeWithFakePeerIn(cluster);
   expect(node.mesh.connectedPeers()).toEqual(['cloud-f/n1']);
   expect(versionsOf(node, ['cloud-f/n1'])).toEqual([1]);
   return { node, fake };
