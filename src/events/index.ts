@@ -26,6 +26,7 @@ import { limits } from '../config/limits.js';
 import type { EventsConfig } from '../config/types.js';
 import { Outcome } from '../gen/alliance/v1/events.js';
 import type { Event, GetEventStatusResponse, SubscriberEventStatus } from '../gen/alliance/v1/events.js';
+import { cappedDoublingMs } from '../lib/backoff.js';
 import type { Clock, Timer } from '../lib/clock.js';
 import { AllianceError, errorMessage, invalidArgument, notFound } from '../lib/errors.js';
 import type { Mesh, MeshRecord, Topic } from '../mesh/index.js';
@@ -879,10 +880,10 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
       }
       const failures = delivery.failures + 1;
       const parked = failures >= config.attemptsMax;
-      const backoffMs = Math.min(
-        config.retryBackoffMaxMs,
-        config.retryBackoffMinMs * 2 ** Math.min(failures - 1, 30),
-      );
+      const backoffMs = cappedDoublingMs(failures, {
+        minMs: config.retryBackoffMinMs,
+        maxMs: config.retryBackoffMaxMs,
+      });
       store.update(input.subscriber, input.eventId, {
         state: parked ? 'parked' : 'failed',
         failures,
