@@ -21,7 +21,7 @@ import { AllianceError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { checkFilterLengths } from './filters.js';
 import { serverStream, unary } from './handlers.js';
-import { unlessAborted, Wakeup } from './wakeup.js';
+import { unlessAborted, Wakeup } from '../lib/wakeup.js';
 
 export type CatalogHandlerLimits = Pick<Limits, 'filterBytesMax' | 'watchersMax' | 'watchQueueMessagesMax'>;
 

@@ -19,7 +19,7 @@ import { AllianceError, notFound } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { checkFilterLengths } from './filters.js';
 import { serverStream, unary } from './handlers.js';
-import { Wakeup } from './wakeup.js';
+import { Wakeup } from '../lib/wakeup.js';
 
 export type ServingStatus = 'SERVING' | 'NOT_SERVING';
 

@@ -28,6 +28,7 @@ import { Outcome } from '../gen/alliance/v1/events.js';
 import type { Event, GetEventStatusResponse, SubscriberEventStatus } from '../gen/alliance/v1/events.js';
 import { cappedDoublingMs } from '../lib/backoff.js';
 import type { Clock, Timer } from '../lib/clock.js';
+import { unlessAborted, Wakeup } from '../lib/wakeup.js';
 import { AllianceError, errorMessage, invalidArgument, notFound } from '../lib/errors.js';
 import type { Mesh, MeshRecord, Topic } from '../mesh/index.js';
 import type { SqliteDatabase } from '../store/database.js';
@@ -631,8 +632,8 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     endReason: AllianceError | null = null;
     /** False once no failed delivery waits for a retry; a failed ack sets it again. */
     retriesPossible = true;
-    private rung = false;
-    private waiter: (() => void) | null = null;
+    /** Rung when there may be something to send: new deliveries, an ack, a retry or gap timer. */
+    private readonly doorbell = new Wakeup();
     private retryTimer: { timer: Timer; dueMs: number } | null = null;
     private gapTimer: Timer | null = null;
 
@@ -644,28 +645,12 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
     }
 
     ring(): void {
-      this.rung = true;
-      const waiter = this.waiter;
-      this.waiter = null;
-      waiter?.();
+      this.doorbell.wake();
     }
 
-    /** Resolves at the next ring() since the last clear (at once if there was one), or on abort. */
+    /** Resolves at the next ring() (at once if one came since the last wait), or on abort. */
     wait(signal: AbortSignal): Promise<void> {
-      if (this.rung || signal.aborted) return Promise.resolve();
-      return new Promise((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done);
-          this.waiter = null;
-          resolve();
-        };
-        this.waiter = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
-
-    clear(): void {
-      this.rung = false;
+      return this.doorbell.wait(signal);
     }
 
     noteNew(delivery: NewDelivery): void {
@@ -830,11 +815,10 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
   async function serve(sub: Subscription, stream: SubscriberStream): Promise<void> {
     const signal = AbortSignal.any([stream.signal, sub.ended.signal]);
     while (!signal.aborted) {
-      sub.clear();
       const batch = nextBatch(sub);
       for (const event of batch) {
         if (signal.aborted) return;
-        await untilAborted(stream.send(event), signal);
+        await unlessAborted(stream.send(event), signal);
       }
       if (batch.length === 0) await sub.wait(signal);
     }
@@ -1229,24 +1213,6 @@ export function createEvents(deps: EventsDeps, options: EventsOptions): Events {
 }
 
 /** `promise`, or a rejection with `signal.reason` as soon as `signal` aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as unknown);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as unknown);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
 /**
  * Up to `count` deliveries from per-origin lists (each in version order), taking the earliest
  * event time among the heads each time: origins are interleaved fairly, and each keeps its order.

@@ -1,23 +1,33 @@
 /**
- * Small promise helpers for stream handlers that wait on events, never on time.
+ * Small promise helpers for stream handlers that wait on events, never on time (the local API's
+ * watch streams and the events capability's subscriber streams).
  */
 
-/** A one-slot doorbell: wait() resolves on the next wake() or when `signal` aborts. */
+/**
+ * A one-slot doorbell: wait() resolves at the next wake(), at once if a wake() came since the last
+ * wait() resolved (a wake is never lost between a check and the wait), or when `signal` aborts.
+ */
 export class Wakeup {
+  private rung = false;
   private ring: (() => void) | undefined;
 
   wake(): void {
+    this.rung = true;
     const ring = this.ring;
     this.ring = undefined;
     ring?.();
   }
 
   wait(signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.resolve();
+    if (this.rung || signal.aborted) {
+      this.rung = false;
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
       const done = (): void => {
         signal.removeEventListener('abort', done);
         this.ring = undefined;
+        this.rung = false;
         resolve();
       };
       this.ring = done;
