@@ -33,6 +33,7 @@ export {
 } from './peer-credentials.js';
 export { signWithCertificateKey, verifyWithCertificate } from './certificate-signature.js';
 export { loadOrCreateRecordKey, signRecord, verifyRecord, type RecordKey } from './record-key.js';
+export { loadOrCreateKeyFile } from './key-file.js';
 export {
   certificateFileMode,
   keyFileMode,

@@ -3,17 +3,9 @@
  * so the node keeps the same key across restarts; others verify with the 32-byte raw public key
  * published (and bound to the node's certificate) in its member record (DESIGN.md §3).
  */
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  sign,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { AllianceError, errorMessage } from '../lib/errors.js';
+import { createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { AllianceError } from '../lib/errors.js';
+import { loadOrCreateKeyFile } from './key-file.js';
 
 export interface RecordKey {
   privateKey: KeyObject;
@@ -31,53 +23,9 @@ function recordKeyFrom(privateKey: KeyObject, path: string): RecordKey {
   return { privateKey, publicKeyRaw: new Uint8Array(Buffer.from(jwk.x ?? '', 'base64url')) };
 }
 
-/** The key file's text, or undefined when there is no such file. */
-function readKeyFile(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new AllianceError('FAILED_PRECONDITION', `cannot read record key ${path}: ${errorMessage(err)}`, {
-      cause: err,
-    });
-  }
-}
-
-function parseRecordKey(pem: string, path: string): RecordKey {
-  let privateKey: KeyObject;
-  try {
-    privateKey = createPrivateKey(pem);
-  } catch (err) {
-    throw new AllianceError(
-      'INVALID_ARGUMENT',
-      `record key ${path} is not a readable private key: ${errorMessage(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  return recordKeyFrom(privateKey, path);
-}
-
 /** Loads the Ed25519 key at `path`, or creates it (PKCS #8 PEM, mode 0600) when there is none. */
 export function loadOrCreateRecordKey(path: string): RecordKey {
-  const existing = readKeyFile(path);
-  if (existing !== undefined) return parseRecordKey(existing, path);
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const { privateKey } = generateKeyPairSync('ed25519');
-  try {
-    // 'wx' creates the file or fails: two processes starting at once never swap keys under
-    // each other; the loser reads the winner's key below.
-    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    const winner = (err as NodeJS.ErrnoException).code === 'EEXIST' ? readKeyFile(path) : undefined;
-    if (winner !== undefined) return parseRecordKey(winner, path);
-    throw new AllianceError('FAILED_PRECONDITION', `cannot write record key ${path}: ${errorMessage(err)}`, {
-      cause: err,
-    });
-  }
-  // The creation mode is filtered by the umask; make it exactly 0600.
-  chmodSync(path, 0o600);
+  const privateKey = loadOrCreateKeyFile(path, 'record key', () => generateKeyPairSync('ed25519').privateKey);
   return recordKeyFrom(privateKey, path);
 }
 
