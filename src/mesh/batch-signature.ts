@@ -80,7 +80,7 @@ export function buildBatchTree(bodies: readonly Uint8Array[]): BatchTree {
   };
 }
 
-/** A record's way up its batch tree: what batchRootOf computed, reusable for the next record. */
+/** A record's way up its batch tree: what batchPathOf computed, reusable for the next record. */
 export interface BatchPath {
   /** nodes[0] is the leaf, nodes[i + 1] the node above it after siblings[i]; the last is the root. */
   nodes: Buffer[];
@@ -135,10 +135,4 @@ function sameFrom(
     if (Buffer.compare(siblings[j]!, previous.siblings[j]!) !== 0) return false;
   }
   return true;
-}
-
-/** The root that `proof` links `body` to, or null when the proof is malformed. */
-export function batchRootOf(body: Uint8Array, proof: Uint8Array): Buffer | null {
-  const path = batchPathOf(body, proof);
-  return path && rootOfPath(path);
 }

@@ -38,9 +38,12 @@ function errorOf(fn: () => unknown): AllianceError {
 
 /** The signature of each event's record as `node` stores it. */
 function signaturesOf(node: EventsNode, origin: EventsNode, ids: readonly string[]): string[] {
-  return ids.map((id) =>
-    Buffer.from(node.node.store.get(origin.id.nodeId, eventTopic, id)?.signature ?? []).toString('hex'),
-  );
+  return ids.map((id) => {
+    const record = node.node.store.get(origin.id.nodeId, eventTopic, id);
+    // A missing record must fail the test, not pass as one more equal (empty) signature.
+    if (!record) throw new Error(`record of event ${id} is not held at ${node.id.nodeId}`);
+    return Buffer.from(record.signature).toString('hex');
+  });
 }
 
 async function pair(): Promise<[EventsNode, EventsNode]> {

@@ -6,15 +6,21 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { limits } from '../../../src/config/limits.js';
 import { BatchProof } from '../../../src/gen/alliance/peer/v1/mesh.js';
-import { batchPathOf, batchRootOf, buildBatchTree, rootOfPath } from '../../../src/mesh/batch-signature.js';
+import { batchPathOf, buildBatchTree, rootOfPath } from '../../../src/mesh/batch-signature.js';
 import type { BatchPath } from '../../../src/mesh/batch-signature.js';
 import { FakePeer, TestCluster, contents, identity, nodeWithFakePeerIn, text } from './mesh-harness.js';
 import type { TestNode } from './mesh-harness.js';
 
+/** The root `proof` links `body` to, or null for a malformed proof. */
+function batchRootOf(body: Uint8Array, proof: Uint8Array): Buffer | null {
+  const path = batchPathOf(body, proof);
+  return path && rootOfPath(path);
+}
+
 const bodiesOf = (count: number): Buffer[] =>
   Array.from({ length: count }, (_, i) => Buffer.from(`record body ${i}`));
 
-describe('buildBatchTree and batchRootOf', () => {
+describe('buildBatchTree and batchPathOf', () => {
   it.each([2, 3, 4, 5, 7, 8, 9, 33])('link each of %i bodies to the one root', (count) => {
     const bodies = bodiesOf(count);
     const tree = buildBatchTree(bodies);
