@@ -5,6 +5,15 @@
  * readers use `--json`. Cells come from other nodes (peer errors, catalog descriptions), so control
  * characters are replaced before they reach the terminal: one cell is always one line.
  */
+import { Option } from 'commander';
+
+/** The options of a command that can print its response as proto3 JSON. */
+export interface JsonOption {
+  json?: boolean;
+}
+
+/** `--json`: print the response as proto3 JSON instead of the table or fields. */
+export const jsonOption = (): Option => new Option('--json', 'print the response as proto3 JSON');
 
 export interface Column<T> {
   header: string;

@@ -17,14 +17,18 @@ import {
   type Region,
   type Service,
 } from '../../gen/alliance/v1/catalog.js';
-import { formatAgo, formatTimestamp, renderJson, renderTable, toOneLine, type Column } from '../output.js';
+import {
+  formatAgo,
+  formatTimestamp,
+  renderJson,
+  renderTable,
+  toOneLine,
+  type Column,
+  jsonOption,
+  type JsonOption,
+} from '../output.js';
 import type { CliContext } from '../program.js';
 
-interface JsonOption {
-  json?: boolean;
-}
-
-const jsonOption = (): Option => new Option('--json', 'print the response as proto3 JSON');
 const cloudOption = (): Option => new Option('--cloud <id>', 'only this cloud');
 const typeOption = (): Option => new Option('--type <type>', 'only this service type, e.g. compute');
 

@@ -22,14 +22,18 @@ import {
   type SubscriberEventStatus,
 } from '../../gen/alliance/v1/events.js';
 import { jsonObjectParser } from '../json-object-parser.js';
-import { formatTimestamp, renderFields, renderJson, renderTable, toOneLine, type Column } from '../output.js';
+import {
+  formatTimestamp,
+  renderFields,
+  renderJson,
+  renderTable,
+  toOneLine,
+  type Column,
+  jsonOption,
+  type JsonOption,
+} from '../output.js';
 import type { CliContext } from '../program.js';
 
-interface JsonOption {
-  json?: boolean;
-}
-
-const jsonOption = (): Option => new Option('--json', 'print the response as proto3 JSON');
 const parseDataObject = jsonObjectParser('{"project_id": "p1"}');
 
 export function registerEventsCommand(program: Command, context: CliContext): void {

@@ -4,7 +4,7 @@
  * project revokes its tokens in every cloud; the command shows the revocation it caused. With a
  * Keystone identity source the node answers FAILED_PRECONDITION: manage users in Keystone.
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import {
   IdentityAdminService,
   ListUsersResponse,
@@ -13,15 +13,17 @@ import {
   type User,
 } from '../../gen/alliance/v1/identity.js';
 import type { Revocation } from '../../gen/alliance/v1/tokens.js';
-import { formatTimestamp, renderFields, renderJson, renderTable, type Column } from '../output.js';
+import {
+  formatTimestamp,
+  renderFields,
+  renderJson,
+  renderTable,
+  type Column,
+  jsonOption,
+  type JsonOption,
+} from '../output.js';
 import type { CliContext } from '../program.js';
 import { describeRevocationTarget } from './token.js';
-
-interface JsonOption {
-  json?: boolean;
-}
-
-const jsonOption = (): Option => new Option('--json', 'print the response as proto3 JSON');
 
 export function registerIdentityCommand(program: Command, context: CliContext): void {
   const identity = program

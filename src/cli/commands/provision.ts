@@ -26,7 +26,7 @@ import {
 } from '../../gen/alliance/v1/provisioning.js';
 import type { ApiClient } from '../client.js';
 import { jsonObjectParser } from '../json-object-parser.js';
-import { formatTimestamp, renderFields, renderJson } from '../output.js';
+import { formatTimestamp, renderFields, renderJson, jsonOption, type JsonOption } from '../output.js';
 import type { CliContext } from '../program.js';
 
 /** Exit code when a `--wait` ends other than as asked (FAILED, or still going at the timeout). */
@@ -44,8 +44,7 @@ interface ProvisionAnswer {
   provision?: ProvisionRecord | undefined;
 }
 
-interface OutputOptions {
-  json?: boolean;
+interface OutputOptions extends JsonOption {
   wait?: boolean;
   /** Milliseconds; given, it implies `wait`. */
   waitTimeout?: number;
@@ -62,7 +61,6 @@ interface CreateOptions extends OutputOptions {
   domain?: string;
 }
 
-const jsonOption = (): Option => new Option('--json', 'print the response as proto3 JSON');
 const waitOption = (settled: string): Option =>
   new Option(
     '--wait',

@@ -29,7 +29,15 @@ import {
   type Revocation,
 } from '../../gen/alliance/v1/tokens.js';
 import { LocalApiError } from '../client.js';
-import { formatTimestamp, renderFields, renderJson, renderTable, type Column } from '../output.js';
+import {
+  formatTimestamp,
+  renderFields,
+  renderJson,
+  renderTable,
+  type Column,
+  jsonOption,
+  type JsonOption,
+} from '../output.js';
 import type { CliContext, CliIo } from '../program.js';
 
 /** Exit code of `token validate` for a token the node did not accept. 1 stays "could not ask". */
@@ -47,11 +55,6 @@ export interface TokenCommandIo {
   stdin?: AsyncIterable<Uint8Array | string>;
 }
 
-interface JsonOption {
-  json?: boolean;
-}
-
-const jsonOption = (): Option => new Option('--json', 'print the response as proto3 JSON');
 const originOption = (): Option =>
   new Option('--origin <cloud>', 'the cloud believed to have issued the token (default: find out)');
 const tokenArgumentHelp = 'the token, or - to read it from stdin';
