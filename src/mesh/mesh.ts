@@ -36,6 +36,7 @@ import { MemberPayload } from '../gen/alliance/peer/v1/mesh.js';
 import { PeerInfo_State } from '../gen/alliance/v1/admin.js';
 import type { OriginStatus, PeerInfo } from '../gen/alliance/v1/admin.js';
 import type { Clock } from '../lib/clock.js';
+import { cloudOfNode } from '../lib/node-id.js';
 import { AllianceError, errorMessage } from '../lib/errors.js';
 import { limits } from '../config/limits.js';
 import type { MeshStatus, MeshStatusView } from './status-view.js';
@@ -1062,7 +1063,7 @@ export function createMesh(options: MeshOptions, deps: MeshDeps): Mesh {
       if (infos.has(peerId)) continue;
       infos.set(peerId, {
         nodeId: peerId,
-        cloud: peerId.split('/')[0] ?? '',
+        cloud: cloudOfNode(peerId),
         address: session.advertisedAddress,
         state: PeerInfo_State.STATE_CONNECTED,
         lastContact: toDate(session.lastContactMs),

@@ -25,6 +25,7 @@ import { ProvisionPayload } from '../gen/alliance/peer/v1/events.js';
 import { ProvisionState } from '../gen/alliance/v1/provisioning.js';
 import type { ProvisionRecord } from '../gen/alliance/v1/provisioning.js';
 import type { Clock } from '../lib/clock.js';
+import { cloudOfNode } from '../lib/node-id.js';
 import { AllianceError, errorMessage, invalidArgument, notFound } from '../lib/errors.js';
 import type { ProjectProvisioner } from '../identity/index.js';
 import type { Mesh, MeshRecord, Topic } from '../mesh/index.js';
@@ -85,7 +86,6 @@ export interface Provisioning {
 
 const requestKey = (id: string): string => `request/${id}`;
 const stateKey = (id: string): string => `state/${id}`;
-const cloudOf = (nodeId: string): string => nodeId.split('/')[0] ?? nodeId;
 
 export function checkRequestId(requestId: string): void {
   if (requestId === '') throw invalidArgument('request_id is required');
@@ -139,11 +139,11 @@ function decodeRecord(record: MeshRecord): ProvisionRecord {
   const provision = payload.record;
   if (!provision) throw new Error('provision payload without a record');
   if (record.key === requestKey(provision.requestId)) {
-    if (cloudOf(record.origin) !== provision.requesterCloud) {
+    if (cloudOfNode(record.origin) !== provision.requesterCloud) {
       throw new Error('a request record must come from its requester cloud');
     }
   } else if (record.key === stateKey(provision.requestId)) {
-    if (cloudOf(record.origin) !== provision.targetCloud) {
+    if (cloudOfNode(record.origin) !== provision.targetCloud) {
       throw new Error('a state record must come from its target cloud');
     }
   } else {
@@ -194,7 +194,7 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
     if (own) return own;
     const key = requestKey(requestId);
     for (const record of topic.list()) {
-      if (record.key === key && cloudOf(record.origin) === cloud) return live(record);
+      if (record.key === key && cloudOfNode(record.origin) === cloud) return live(record);
     }
     return undefined;
   }
@@ -204,7 +204,7 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
     const key = stateKey(request.requestId);
     let best: ProvisionRecord | undefined;
     for (const record of topic.list()) {
-      if (record.key !== key || cloudOf(record.origin) !== request.targetCloud) continue;
+      if (record.key !== key || cloudOfNode(record.origin) !== request.targetCloud) continue;
       const state = live(record);
       if (!state) continue;
       if (!best || (state.updatedAt?.getTime() ?? 0) >= (best.updatedAt?.getTime() ?? 0)) best = state;
