@@ -188,23 +188,44 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
     }
   }
 
+  /**
+   * Key -> the origins holding a record under it, so the few records of one request are read
+   * directly instead of listing (and decoding) the whole topic for every look-up: requests are
+   * never dropped, and start() considers each one.
+   */
+  const originsByKey = new Map<string, Set<string>>();
+
+  function noteRecord(record: MeshRecord): void {
+    let origins = originsByKey.get(record.key);
+    if (!origins) originsByKey.set(record.key, (origins = new Set()));
+    origins.add(record.origin);
+  }
+
+  /** Every record held under `key`, from any origin. */
+  function recordsUnder(key: string): MeshRecord[] {
+    const records: MeshRecord[] = [];
+    for (const origin of originsByKey.get(key) ?? []) {
+      const record = topic.get(origin, key);
+      if (record) records.push(record);
+    }
+    return records;
+  }
+
   /** The request record as this cloud holds it: this node's, else another node's of this cloud. */
   function requestRecord(requestId: string): ProvisionRecord | undefined {
     const own = live(topic.get(nodeId, requestKey(requestId)));
     if (own) return own;
-    const key = requestKey(requestId);
-    for (const record of topic.list()) {
-      if (record.key === key && cloudOfNode(record.origin) === cloud) return live(record);
+    for (const record of recordsUnder(requestKey(requestId))) {
+      if (cloudOfNode(record.origin) === cloud) return live(record);
     }
     return undefined;
   }
 
   /** The target's latest state record for a request (by updated time). */
   function latestState(request: ProvisionRecord): ProvisionRecord | undefined {
-    const key = stateKey(request.requestId);
     let best: ProvisionRecord | undefined;
-    for (const record of topic.list()) {
-      if (record.key !== key || cloudOfNode(record.origin) !== request.targetCloud) continue;
+    for (const record of recordsUnder(stateKey(request.requestId))) {
+      if (cloudOfNode(record.origin) !== request.targetCloud) continue;
       const state = live(record);
       if (!state) continue;
       if (!best || (state.updatedAt?.getTime() ?? 0) >= (best.updatedAt?.getTime() ?? 0)) best = state;
@@ -258,10 +279,8 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
 
   /** The latest request record of this id, from whichever cloud made it (the target's view). */
   function latestRemoteRequest(requestId: string): ProvisionRecord | undefined {
-    const key = requestKey(requestId);
     let best: ProvisionRecord | undefined;
-    for (const record of topic.list()) {
-      if (record.key !== key) continue;
+    for (const record of recordsUnder(requestKey(requestId))) {
       const request = live(record);
       if (!request) continue;
       if (!best || (request.updatedAt?.getTime() ?? 0) >= (best.updatedAt?.getTime() ?? 0)) best = request;
@@ -398,6 +417,7 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
   }
 
   function onRecord(record: MeshRecord): void {
+    noteRecord(record);
     const slash = record.key.indexOf('/');
     const requestId = record.key.slice(slash + 1);
     for (const listener of listeners) {
@@ -422,8 +442,10 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
           for (const eventId of [...watching.keys()]) checkEvent(eventId);
         }),
       ];
+      const held = topic.list();
+      for (const record of held) noteRecord(record);
       // Custom kinds still waiting on a subscriber, then every request for this cloud.
-      for (const record of topic.list()) {
+      for (const record of held) {
         if (record.origin !== nodeId || !record.key.startsWith('state/')) continue;
         const state = live(record);
         const eventId = state?.result?.['eventId'];
@@ -432,7 +454,7 @@ export function createProvisioning(deps: ProvisioningDeps, options: Provisioning
         }
       }
       for (const eventId of [...watching.keys()]) checkEvent(eventId);
-      for (const record of topic.list()) {
+      for (const record of held) {
         if (record.key.startsWith('request/')) consider(record.key.slice('request/'.length));
       }
     },
